@@ -1,0 +1,47 @@
+# p4f-bridge: every target creates what it needs; a fresh machine needs only make and Python 3.13.
+#   make demo   the main job: the bridge against the local Pay4Feedback sandbox
+#   make test   lint, type checks, the test suite and the template checks (what CI runs)
+
+PYTHON ?= $(shell scripts/find-python)
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_ENV := .tools/sam
+SAM := $(SAM_ENV)/bin/sam
+export AWS_DEFAULT_REGION ?= us-east-1
+# sam build looks for python3.13 on PATH
+export PATH := $(dir $(PYTHON)):$(PATH)
+
+.PHONY: demo test lint pytest template clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# aws-sam-cli pins its own boto3 and pydantic: it lives in a tool environment of its own.
+$(SAM): 
+	test -x $(SAM_ENV)/bin/python || $(PYTHON) -m venv $(SAM_ENV)
+	$(SAM_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_ENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.130'
+
+demo: $(BIN)/.installed
+	$(BIN)/python -m local.demo
+
+test: lint pytest template
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+pytest: $(BIN)/.installed
+	$(BIN)/pytest
+
+template: $(SAM)
+	$(SAM) validate --lint
+	$(SAM_ENV)/bin/cfn-lint template.yaml
+	$(SAM) build --parallel
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

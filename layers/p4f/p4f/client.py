@@ -1,0 +1,568 @@
+"""Pay4FeedbackClient: the whole /api/v1 surface of the REST API reference over httpx.
+
+What it does for its caller, so that handlers stay thin:
+
+* reads the answer envelope and raises one exception per failure class (`p4f.errors`);
+* paces requests under the tenant's 60 requests/minute (`p4f.ratelimit`), and on a 429
+  waits `Retry-After`, but never past the caller's deadline (`with client.deadline(s):`,
+  e.g. a Lambda's remaining time): then it raises `RateLimitError` so the caller can defer;
+* retries 5xx answers and lost connections with exponential backoff and jitter;
+* never repeats a POST blindly (the API has no idempotency keys yet): after a lost answer
+  to a create it looks the resource up with GET first, and after a lost answer to a state
+  change a 409 (or a 404 for a delete) whose fresh GET shows the requested state counts
+  as success;
+* on a 401 re-reads a rotated key from its key provider once before giving up.
+
+The API key is sent only in the Authorization header; it is never logged, never in a repr
+and never in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol, TypedDict, Unpack
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, JsonValue, ValidationError
+
+from p4f import __version__
+from p4f.envelope import ErrorEnvelope, SuccessEnvelope
+from p4f.errors import (
+    ApiConnectionError,
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    Pay4FeedbackError,
+    RateLimitError,
+    ServerError,
+    error_for_status,
+)
+from p4f.models import (
+    Campaign,
+    CampaignStatus,
+    EventType,
+    Me,
+    Money,
+    NewCampaign,
+    NewQuestion,
+    Response,
+    ResponseStatus,
+    WebhookSubscription,
+)
+from p4f.ratelimit import SlidingWindowLimiter
+
+DEFAULT_BASE_URL = "https://app.pay4feedback.com"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+# Retry-After when a 429 carries none: the reference's own examples fall back to 30 s.
+_DEFAULT_RETRY_AFTER_SECONDS = 30.0
+# How far the server's clock may lag ours when a created resource is looked up by time.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+logger = logging.getLogger(__name__)
+
+
+class ApiKeyProvider(Protocol):
+    """Where the client gets its API key, e.g. `p4f.secrets.ApiKeySecret`."""
+
+    def get_api_key(self) -> str:
+        """The current key (may be cached)."""
+        ...
+
+    def refresh_api_key(self) -> str:
+        """The key read afresh from its source (after a 401: it may have been rotated)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently failed calls are repeated."""
+
+    max_attempts: int = 4
+    """Sends of one call that failed with a 5xx or a lost connection, the first included."""
+    max_rate_limit_waits: int = 5
+    """429 answers waited out in one call before RateLimitError is raised."""
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based): exponential,
+        half of it random so that many clients do not retry in step."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not crypto)
+
+
+class MoneyFields(TypedDict):
+    amount: str
+    currency: str
+
+
+class QuestionFields(TypedDict):
+    type: str
+    prompt: str
+
+
+class CampaignChanges(TypedDict, total=False):
+    """The fields `PATCH /api/v1/campaigns/{id}` accepts; only those given are sent."""
+
+    name: str
+    description: str | None
+    reward: Money | MoneyFields
+    max_responses: int | None
+    questions: Sequence[NewQuestion | QuestionFields]
+    status: CampaignStatus | str
+
+
+_deadline: ContextVar[float | None] = ContextVar("p4f_client_deadline", default=None)
+
+
+class Pay4FeedbackClient:
+    """A client of the Pay4Feedback REST API, one method per endpoint of the reference."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        key_provider: ApiKeyProvider | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_SECONDS,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        rate_limiter: SlidingWindowLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if (api_key is None) == (key_provider is None):
+            raise ValueError("give the client either api_key or key_provider, not both")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._key_provider = key_provider
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._http = httpx.Client(
+            base_url=f"{self.base_url}/api/v1",
+            timeout=self._timeout,
+            transport=transport,
+            headers={"User-Agent": f"p4f-bridge/{__version__}", "Accept": "application/json"},
+        )
+        self._limiter = rate_limiter or SlidingWindowLimiter(clock=clock, sleep=sleep)
+        self._retry = retry or RetryPolicy()
+        self._clock = clock
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"Pay4FeedbackClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Pay4FeedbackClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Finish every call made inside the block within `seconds` from now.
+
+        In a Lambda handler: `with client.deadline(context.get_remaining_time_in_millis()
+        / 1000 - margin):`. Waits that would pass it are not started: a 429 raises
+        `RateLimitError` instead, so the caller can defer the work.
+        """
+        until = self._clock() + seconds
+        outer = _deadline.get()
+        token = _deadline.set(until if outer is None else min(outer, until))
+        try:
+            yield
+        finally:
+            _deadline.reset(token)
+
+    # --- identity -------------------------------------------------------------------
+
+    def me(self) -> Me:
+        """`GET /api/v1/me`: the tenant this key is scoped to."""
+        return self._call("GET", "/me", parse=Me.model_validate)
+
+    # --- campaigns ------------------------------------------------------------------
+
+    def list_campaigns(self) -> list[Campaign]:
+        """`GET /api/v1/campaigns`: up to 500 campaigns, newest first."""
+        return self._call("GET", "/campaigns", parse=_list_of(Campaign))
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        return self._call("GET", _path("campaigns", campaign_id), parse=Campaign.model_validate)
+
+    def create_campaign(
+        self,
+        *,
+        name: str,
+        reward: Money | MoneyFields,
+        description: str | None = None,
+        max_responses: int | None = None,
+        questions: Sequence[NewQuestion | QuestionFields] = (),
+    ) -> Campaign:
+        """`POST /api/v1/campaigns`: a new campaign, in DRAFT.
+
+        One call makes at most one campaign: if the answer is lost, the campaign is looked
+        up (same fields, created since the call began) before the POST is repeated.
+        """
+        draft = NewCampaign.model_validate(
+            {
+                "name": name,
+                "description": description,
+                "reward": reward,
+                "max_responses": max_responses,
+                "questions": list(questions),
+            }
+        )
+        started = datetime.now(UTC)
+        return self._call(
+            "POST",
+            "/campaigns",
+            draft.model_dump(mode="json"),
+            parse=Campaign.model_validate,
+            find_existing=lambda: self._find_created_campaign(draft, since=started),
+        )
+
+    def update_campaign(self, campaign_id: str, **changes: Unpack[CampaignChanges]) -> Campaign:
+        """`PATCH /api/v1/campaigns/{id}`; `status="ACTIVE"` launches a DRAFT campaign."""
+        body = {
+            key: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+            for key, value in changes.items()
+        }
+        if "questions" in changes:
+            body["questions"] = [
+                q.model_dump(mode="json") if isinstance(q, BaseModel) else dict(q)
+                for q in changes["questions"]
+            ]
+        wanted = changes.get("status")
+        return self._call(
+            "PATCH",
+            _path("campaigns", campaign_id),
+            body,
+            parse=Campaign.model_validate,
+            confirm=self._confirm_campaign(campaign_id, wanted) if wanted else None,
+        )
+
+    def pause_campaign(self, campaign_id: str) -> Campaign:
+        """`POST /api/v1/campaigns/{id}/pause`: only from ACTIVE."""
+        return self._call(
+            "POST",
+            _path("campaigns", campaign_id, "pause"),
+            parse=Campaign.model_validate,
+            confirm=self._confirm_campaign(campaign_id, CampaignStatus.PAUSED),
+        )
+
+    def resume_campaign(self, campaign_id: str) -> Campaign:
+        """`POST /api/v1/campaigns/{id}/resume`: only from PAUSED."""
+        return self._call(
+            "POST",
+            _path("campaigns", campaign_id, "resume"),
+            parse=Campaign.model_validate,
+            confirm=self._confirm_campaign(campaign_id, CampaignStatus.ACTIVE),
+        )
+
+    # --- responses ------------------------------------------------------------------
+
+    def list_responses(self) -> list[Response]:
+        """`GET /api/v1/responses`: up to 500 responses, newest first."""
+        return self._call("GET", "/responses", parse=_list_of(Response))
+
+    def get_response(self, response_id: str) -> Response:
+        return self._call("GET", _path("responses", response_id), parse=Response.model_validate)
+
+    def approve_response(self, response_id: str) -> Response:
+        """`POST /api/v1/responses/{id}/approve`: only while PENDING."""
+        return self._call(
+            "POST",
+            _path("responses", response_id, "approve"),
+            parse=Response.model_validate,
+            confirm=self._confirm_response(response_id, ResponseStatus.APPROVED),
+        )
+
+    def reject_response(self, response_id: str, reason: str | None = None) -> Response:
+        """`POST /api/v1/responses/{id}/reject`, with an optional reason."""
+        return self._call(
+            "POST",
+            _path("responses", response_id, "reject"),
+            {"reason": reason} if reason is not None else None,
+            parse=Response.model_validate,
+            confirm=self._confirm_response(response_id, ResponseStatus.REJECTED),
+        )
+
+    # --- webhooks -------------------------------------------------------------------
+
+    def list_webhooks(self) -> list[WebhookSubscription]:
+        return self._call("GET", "/webhooks", parse=_list_of(WebhookSubscription))
+
+    def create_webhook(
+        self, url: str, events: Sequence[EventType | str], secret: str
+    ) -> WebhookSubscription:
+        """`POST /api/v1/webhooks`: deliveries of `events` to `url`, signed with `secret`."""
+        started = datetime.now(UTC)
+        return self._call(
+            "POST",
+            "/webhooks",
+            {"url": url, "events": [str(e) for e in events], "secret": secret},
+            parse=WebhookSubscription.model_validate,
+            find_existing=lambda: self._find_created_webhook(url, events, since=started),
+        )
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        """`DELETE /api/v1/webhooks/{id}`; a 404 after a lost answer counts as deleted."""
+
+        def already_deleted(exc: Pay4FeedbackError) -> None:
+            if not isinstance(exc, NotFoundError):
+                raise exc
+
+        self._call(
+            "DELETE", _path("webhooks", webhook_id), parse=lambda _: None, confirm=already_deleted
+        )
+
+    # --- reconciliation after a lost answer -------------------------------------------
+
+    def _find_created_campaign(self, draft: NewCampaign, *, since: datetime) -> Campaign | None:
+        wanted = _campaign_fields(draft)
+        for campaign in self.list_campaigns():  # newest first
+            if campaign.created_at < since - _CLOCK_SKEW:
+                return None
+            if _campaign_fields(campaign) == wanted:
+                logger.info("found the campaign a lost POST created", extra={"id": campaign.id})
+                return campaign
+        return None
+
+    def _find_created_webhook(
+        self, url: str, events: Sequence[EventType | str], *, since: datetime
+    ) -> WebhookSubscription | None:
+        for webhook in self.list_webhooks():
+            if webhook.created_at < since - _CLOCK_SKEW:
+                return None
+            if webhook.url == url and set(webhook.events) == {str(e) for e in events}:
+                return webhook
+        return None
+
+    def _confirm_campaign(
+        self, campaign_id: str, status: CampaignStatus | str
+    ) -> Callable[[Pay4FeedbackError], Campaign]:
+        def confirm(exc: Pay4FeedbackError) -> Campaign:
+            campaign = self.get_campaign(campaign_id)
+            if not isinstance(exc, ConflictError) or campaign.status != status:
+                raise exc
+            return campaign
+
+        return confirm
+
+    def _confirm_response(
+        self, response_id: str, status: ResponseStatus
+    ) -> Callable[[Pay4FeedbackError], Response]:
+        def confirm(exc: Pay4FeedbackError) -> Response:
+            response = self.get_response(response_id)
+            if not isinstance(exc, ConflictError) or response.status != status:
+                raise exc
+            return response
+
+        return confirm
+
+    # --- the request machinery ----------------------------------------------------
+
+    def _call[T](
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        parse: Callable[[JsonValue], T],
+        find_existing: Callable[[], T | None] | None = None,
+        confirm: Callable[[Pay4FeedbackError], T] | None = None,
+    ) -> T:
+        """Send one API call with the retry rules of the module docstring.
+
+        `find_existing` (creates): after a lost answer, the resource the lost request may
+        have made, or None; it is asked before the request is sent again.
+        `confirm` (state changes): after a lost answer, turns the 409/404 of the repeated
+        request into success when a fresh GET shows the requested state, else re-raises.
+        """
+        failures = rate_limit_waits = 0
+        key_refreshed = answer_lost = False
+        while True:
+            try:
+                return parse(self._send_once(method, path, body))
+            except AuthenticationError:
+                if key_refreshed or not self._refresh_key():
+                    raise
+                key_refreshed = True
+            except RateLimitError as exc:
+                rate_limit_waits += 1
+                if rate_limit_waits > self._retry.max_rate_limit_waits:
+                    raise
+                self._limiter.block_for(exc.retry_after)
+                self._wait(exc.retry_after, exc, f"{method} {path} rate limited")
+            except (ConflictError, NotFoundError) as exc:
+                if not (answer_lost and confirm):
+                    raise
+                return confirm(exc)
+            except (ServerError, ApiConnectionError) as exc:
+                lost = isinstance(exc, ServerError) or exc.request_sent
+                answer_lost = answer_lost or lost
+                if lost and find_existing is not None:
+                    found = find_existing()
+                    if found is not None:
+                        return found
+                failures += 1
+                if failures >= self._retry.max_attempts:
+                    raise
+                self._wait(self._retry.backoff(failures), exc, f"{method} {path} failed")
+
+    def _send_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> JsonValue:
+        deadline = _deadline.get()
+        self._limiter.acquire(deadline)
+        timeout = self._timeout
+        if deadline is not None:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise ApiConnectionError(
+                    f"{method} {path} was not sent: the caller's deadline has passed",
+                    request_sent=False,
+                )
+            timeout = httpx.Timeout(
+                connect=_at_most(self._timeout.connect, remaining),
+                read=_at_most(self._timeout.read, remaining),
+                write=_at_most(self._timeout.write, remaining),
+                pool=_at_most(self._timeout.pool, remaining),
+            )
+        started = self._clock()
+        try:
+            answer = self._http.request(
+                method,
+                path,
+                json=body,
+                headers={"Authorization": f"Bearer {self._current_key()}"},
+                timeout=timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ApiConnectionError(
+                f"could not connect to {self.base_url} ({type(exc).__name__})",
+                request_sent=False,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ApiConnectionError(
+                f"{method} {path} got no answer from {self.base_url} ({type(exc).__name__})",
+                request_sent=True,
+            ) from exc
+        logger.debug(
+            "Pay4Feedback call",
+            extra={
+                "method": method,
+                "path": path,
+                "status": answer.status_code,
+                "ms": round((self._clock() - started) * 1000),
+            },
+        )
+        return _read_answer(method, path, answer)
+
+    def _current_key(self) -> str:
+        if self._key_provider is not None:
+            return self._key_provider.get_api_key()
+        assert self._api_key is not None  # noqa: S101 (the constructor guarantees it)
+        return self._api_key
+
+    def _refresh_key(self) -> bool:
+        """Re-read the key after a 401; True if it changed and the call is worth repeating."""
+        if self._key_provider is None:
+            return False
+        old = self._key_provider.get_api_key()
+        return self._key_provider.refresh_api_key() != old
+
+    def _wait(self, seconds: float, exc: Pay4FeedbackError, why: str) -> None:
+        """Sleep before a retry, or raise `exc` if the sleep would pass the deadline."""
+        deadline = _deadline.get()
+        if deadline is not None and self._clock() + seconds > deadline:
+            raise exc
+        logger.warning("%s (%s); retrying in %.1fs", why, type(exc).__name__, seconds)
+        self._sleep(seconds)
+
+
+def _read_answer(method: str, path: str, answer: httpx.Response) -> JsonValue:
+    try:
+        payload = answer.json()
+    except ValueError:
+        payload = None
+    if answer.is_success:
+        try:
+            return SuccessEnvelope.model_validate(payload).data
+        except ValidationError:
+            raise Pay4FeedbackError(
+                f"{method} {path} answered {answer.status_code} without a success envelope",
+                status=answer.status_code,
+            ) from None
+    try:
+        envelope: ErrorEnvelope | None = ErrorEnvelope.model_validate(payload)
+    except ValidationError:
+        envelope = None
+    message = envelope.error if envelope else _describe_foreign_answer(answer)
+    timestamp = envelope.timestamp if envelope else None
+    if answer.status_code == 429:
+        raise RateLimitError(message, retry_after=_retry_after(answer), timestamp=timestamp)
+    raise error_for_status(answer.status_code)(
+        message, status=answer.status_code, timestamp=timestamp
+    )
+
+
+def _describe_foreign_answer(answer: httpx.Response) -> str:
+    """A message for an error answer that is not the API's envelope (a proxy's HTML 502)."""
+    kind = answer.headers.get("content-type", "no content type").split(";")[0]
+    text = " ".join(answer.text.split())[:120]
+    return (
+        f"{answer.status_code} {answer.reason_phrase} from {answer.request.url.host} with a "
+        f"{kind} body instead of the API's JSON envelope"
+        + (f": {text!r}" if text else "")
+        + " (probably a proxy or load balancer in front of the API)"
+    )
+
+
+def _retry_after(answer: httpx.Response) -> float:
+    value = answer.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return _DEFAULT_RETRY_AFTER_SECONDS
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _at_most(configured: float | None, remaining: float) -> float:
+    return remaining if configured is None else min(configured, remaining)
+
+
+def _path(*segments: str) -> str:
+    """An API path with every id escaped, so an id can never reach another endpoint."""
+    return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def _list_of[M: BaseModel](model: type[M]) -> Callable[[JsonValue], list[M]]:
+    def parse(data: JsonValue) -> list[M]:
+        if not isinstance(data, list):
+            raise Pay4FeedbackError(f"expected a list of {model.__name__}, got {type(data)}")
+        return [model.model_validate(item) for item in data]
+
+    return parse
+
+
+def _campaign_fields(campaign: NewCampaign | Campaign) -> tuple[object, ...]:
+    return (
+        campaign.name,
+        campaign.description,
+        campaign.reward.amount,
+        campaign.reward.currency,
+        campaign.max_responses,
+        [(q.type, q.prompt) for q in campaign.questions],
+    )

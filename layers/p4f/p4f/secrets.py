@@ -1,0 +1,177 @@
+"""Secrets from AWS Secrets Manager, parsed, cached for a TTL, re-read on demand.
+
+    CachedSecret[T]         fetch, parse (`_parse`), cache for `ttl` seconds; `refresh()`
+    ├── ApiKeySecret        the Pay4Feedback API key: the key itself, or {"api_key": "..."}
+    └── SigningSecrets      webhook signing secrets: one secret, or a JSON array of them
+                            while the sender rotates (old and new both valid for a while)
+
+    SecretError             the secret cannot be used
+    ├── SecretNotFoundError the secret (or its value) does not exist
+    ├── SecretAccessError   the function's role may not read it
+    └── SecretFormatError   its value is not in the expected form
+
+Values never appear in a repr, a log line or an error message; only the secret's id does.
+boto3 is imported on first use (it is the Lambda runtime's, and costs cold-start time).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+DEFAULT_TTL_SECONDS = 300.0
+
+
+class SecretError(Exception):
+    """A secret cannot be used."""
+
+
+class SecretNotFoundError(SecretError):
+    """The secret, or a current value of it, does not exist."""
+
+
+class SecretAccessError(SecretError):
+    """The caller's IAM role may not read the secret."""
+
+
+class SecretFormatError(SecretError):
+    """The secret's value is not in the form the bridge expects."""
+
+
+class CachedSecret[T]:
+    """A Secrets Manager secret, parsed by `_parse` and cached for `ttl` seconds."""
+
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        ttl: float = DEFAULT_TTL_SECONDS,
+        boto3_client: SecretsManagerClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not secret_id:
+            raise ValueError(f"{type(self).__name__} needs the secret's ARN or name")
+        self.secret_id = secret_id
+        self._ttl = ttl
+        self._client = boto3_client
+        self._clock = clock
+        self._value: T | None = None
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(secret_id={self.secret_id!r})"
+
+    def get(self) -> T:
+        """The cached value, fetched again once it is older than the TTL."""
+        with self._lock:
+            if self._value is None or self._clock() - self._fetched_at >= self._ttl:
+                self._value = self._fetch()
+                self._fetched_at = self._clock()
+            return self._value
+
+    def refresh(self) -> T:
+        """The value fetched afresh (e.g. after a 401: the key may have been rotated)."""
+        with self._lock:
+            self._value = self._fetch()
+            self._fetched_at = self._clock()
+            return self._value
+
+    def _parse(self, secret_string: str) -> T:
+        raise NotImplementedError
+
+    def _fetch(self) -> T:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._secretsmanager().get_secret_value(SecretId=self.secret_id)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException":
+                raise SecretNotFoundError(
+                    f"secret {self.secret_id!r} does not exist or has no current value; "
+                    "create it (see README, 'Deploy') or fix the ARN in the function's settings"
+                ) from exc
+            if code in {"AccessDeniedException", "AccessDenied"}:
+                raise SecretAccessError(
+                    f"not allowed to read secret {self.secret_id!r}; grant "
+                    "secretsmanager:GetSecretValue on it to the function's role"
+                ) from exc
+            raise SecretError(f"could not read secret {self.secret_id!r}: {code}") from exc
+        secret_string = answer.get("SecretString")
+        if not secret_string:
+            raise SecretFormatError(
+                f"secret {self.secret_id!r} has no SecretString (binary secrets are not used)"
+            )
+        return self._parse(secret_string.strip())
+
+    def _secretsmanager(self) -> SecretsManagerClient:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "secretsmanager",
+                config=Config(
+                    connect_timeout=2,
+                    read_timeout=3,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
+            )
+        return self._client
+
+
+def _json_or_none(secret_string: str) -> Any:
+    if not secret_string.startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(secret_string)
+    except json.JSONDecodeError:
+        return None
+
+
+class ApiKeySecret(CachedSecret[str]):
+    """The Pay4Feedback API key; a `p4f.client.ApiKeyProvider`."""
+
+    def _parse(self, secret_string: str) -> str:
+        parsed = _json_or_none(secret_string)
+        if parsed is None:
+            return secret_string
+        if isinstance(parsed, dict) and isinstance(parsed.get("api_key"), str):
+            key: str = parsed["api_key"].strip()
+            if key:
+                return key
+        raise SecretFormatError(
+            f'secret {self.secret_id!r} must hold the API key itself or {{"api_key": "..."}}'
+        )
+
+    def get_api_key(self) -> str:
+        return self.get()
+
+    def refresh_api_key(self) -> str:
+        return self.refresh()
+
+
+class SigningSecrets(CachedSecret[tuple[str, ...]]):
+    """The webhook signing secrets currently valid (several while rotating)."""
+
+    def _parse(self, secret_string: str) -> tuple[str, ...]:
+        parsed = _json_or_none(secret_string)
+        if parsed is None:
+            return (secret_string,)
+        if (
+            isinstance(parsed, list)
+            and parsed
+            and all(isinstance(item, str) and item.strip() for item in parsed)
+        ):
+            return tuple(item.strip() for item in parsed)
+        raise SecretFormatError(
+            f"secret {self.secret_id!r} must hold one signing secret, or a JSON array of "
+            'them while rotating: ["whsec_new", "whsec_old"]'
+        )

@@ -1,0 +1,121 @@
+"""p4f.secrets against Secrets Manager in moto."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from p4f.secrets import (
+    ApiKeySecret,
+    SecretAccessError,
+    SecretFormatError,
+    SecretNotFoundError,
+    SigningSecrets,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+
+@pytest.fixture
+def secretsmanager() -> Iterator[SecretsManagerClient]:
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "value", ["p4f_live_abc", '{"api_key": "p4f_live_abc"}', " p4f_live_abc\n"]
+)
+def test_the_api_key_is_the_value_or_its_api_key_field(
+    secretsmanager: SecretsManagerClient, value: str
+) -> None:
+    arn = secretsmanager.create_secret(Name="p4f/api-key", SecretString=value)["ARN"]
+    assert ApiKeySecret(arn, boto3_client=secretsmanager).get_api_key() == "p4f_live_abc"
+
+
+@pytest.mark.parametrize("value", ['{"key": "p4f_live_abc"}', '{"api_key": ""}', "[1, 2]"])
+def test_a_malformed_api_key_secret_says_what_form_it_needs(
+    secretsmanager: SecretsManagerClient, value: str
+) -> None:
+    secretsmanager.create_secret(Name="p4f/api-key", SecretString=value)
+    with pytest.raises(
+        SecretFormatError, match=re.escape('the API key itself or {"api_key": "..."}')
+    ) as raised:
+        ApiKeySecret("p4f/api-key", boto3_client=secretsmanager).get()
+    assert "p4f_live_abc" not in str(raised.value)
+
+
+def test_the_value_is_cached_for_the_ttl_and_refresh_rereads_it(
+    secretsmanager: SecretsManagerClient,
+) -> None:
+    secretsmanager.create_secret(Name="p4f/api-key", SecretString="p4f_old")
+    clock = Clock()
+    key = ApiKeySecret("p4f/api-key", ttl=60, boto3_client=secretsmanager, clock=clock)
+    assert key.get_api_key() == "p4f_old"
+    secretsmanager.put_secret_value(SecretId="p4f/api-key", SecretString="p4f_new")
+    clock.now = 59
+    assert key.get_api_key() == "p4f_old"  # still cached
+    assert key.refresh_api_key() == "p4f_new"  # after a 401
+    secretsmanager.put_secret_value(SecretId="p4f/api-key", SecretString="p4f_newer")
+    clock.now = 59 + 60
+    assert key.get_api_key() == "p4f_newer"  # the TTL ran out
+
+
+def test_a_missing_secret_names_it_and_how_to_fix_it(secretsmanager: SecretsManagerClient) -> None:
+    with pytest.raises(SecretNotFoundError, match="'p4f/nope' does not exist"):
+        ApiKeySecret("p4f/nope", boto3_client=secretsmanager).get()
+
+
+def test_access_denied_says_which_permission_is_missing() -> None:
+    class Denied:
+        def get_secret_value(self, SecretId: str) -> None:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetSecretValue")
+
+    with pytest.raises(SecretAccessError, match="secretsmanager:GetSecretValue"):
+        ApiKeySecret("p4f/key", boto3_client=Denied()).get()  # type: ignore[arg-type]
+
+
+def test_the_value_is_not_in_the_repr(secretsmanager: SecretsManagerClient) -> None:
+    secretsmanager.create_secret(Name="p4f/api-key", SecretString="p4f_live_abc")
+    key = ApiKeySecret("p4f/api-key", boto3_client=secretsmanager)
+    key.get()
+    assert repr(key) == "ApiKeySecret(secret_id='p4f/api-key')"
+
+
+@pytest.mark.parametrize(
+    ("value", "secrets"),
+    [
+        ("whsec_one", ("whsec_one",)),
+        (json.dumps(["whsec_new", "whsec_old"]), ("whsec_new", "whsec_old")),
+    ],
+)
+def test_signing_secrets_are_one_or_a_json_array_while_rotating(
+    secretsmanager: SecretsManagerClient, value: str, secrets: tuple[str, ...]
+) -> None:
+    secretsmanager.create_secret(Name="p4f/signing", SecretString=value)
+    assert SigningSecrets("p4f/signing", boto3_client=secretsmanager).get() == secrets
+
+
+@pytest.mark.parametrize("value", ["[]", '["whsec_a", 3]', '{"secret": "whsec_a"}', '[""]'])
+def test_malformed_signing_secrets_are_refused(
+    secretsmanager: SecretsManagerClient, value: str
+) -> None:
+    secretsmanager.create_secret(Name="p4f/signing", SecretString=value)
+    with pytest.raises(SecretFormatError, match="JSON array"):
+        SigningSecrets("p4f/signing", boto3_client=secretsmanager).get()
