@@ -10,6 +10,8 @@ SAM := $(SAM_ENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 # sam build looks for python3.13 on PATH
 export PATH := $(dir $(PYTHON)):$(PATH)
+# Every handler is type-checked as its own module: all of them are called app.py.
+FUNCTION_APPS := $(patsubst functions/%/app.py,-m functions.%.app,$(wildcard functions/*/app.py))
 
 .PHONY: demo test lint pytest template clean
 
@@ -34,6 +36,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy $(FUNCTION_APPS)
 
 pytest: $(BIN)/.installed
 	$(BIN)/pytest

@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypedDict, Unpack
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, JsonValue, ValidationError
+from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from p4f import __version__
 from p4f.envelope import ErrorEnvelope, SuccessEnvelope
@@ -490,6 +490,10 @@ class Pay4FeedbackClient:
         self._sleep(seconds)
 
 
+_SUCCESS_ENVELOPE = TypeAdapter(SuccessEnvelope)
+_ERROR_ENVELOPE = TypeAdapter(ErrorEnvelope)
+
+
 def _read_answer(method: str, path: str, answer: httpx.Response) -> JsonValue:
     try:
         payload = answer.json()
@@ -497,23 +501,31 @@ def _read_answer(method: str, path: str, answer: httpx.Response) -> JsonValue:
         payload = None
     if answer.is_success:
         try:
-            return SuccessEnvelope.model_validate(payload).data
+            data: JsonValue = _SUCCESS_ENVELOPE.validate_python(payload)["data"]
         except ValidationError:
             raise Pay4FeedbackError(
                 f"{method} {path} answered {answer.status_code} without a success envelope",
                 status=answer.status_code,
             ) from None
+        return data
     try:
-        envelope: ErrorEnvelope | None = ErrorEnvelope.model_validate(payload)
+        error = _ERROR_ENVELOPE.validate_python(payload)
     except ValidationError:
-        envelope = None
-    message = envelope.error if envelope else _describe_foreign_answer(answer)
-    timestamp = envelope.timestamp if envelope else None
+        message, timestamp = _describe_foreign_answer(answer), None
+    else:
+        message, timestamp = error["error"], _parse_timestamp(error.get("timestamp"))
     if answer.status_code == 429:
         raise RateLimitError(message, retry_after=_retry_after(answer), timestamp=timestamp)
     raise error_for_status(answer.status_code)(
         message, status=answer.status_code, timestamp=timestamp
     )
+
+
+def _parse_timestamp(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def _describe_foreign_answer(answer: httpx.Response) -> str:

@@ -4,32 +4,27 @@
     {"success": false, "error": "...",  "timestamp": "2026-04-19T14:22:51Z"}
 
 The client reads it, and the bridge's HTTP endpoints (and the local sandbox) write it, so
-that a caller of the bridge sees the same shape as a caller of the API.
+that a caller of the bridge sees the same shape as a caller of the API. Plain typing only:
+the webhook receiver uses this module and keeps pydantic out of its cold start.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, JsonValue
+from typing import Any, Literal, NotRequired, TypedDict
 
 
-class SuccessEnvelope(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class SuccessEnvelope(TypedDict):
     success: Literal[True]
-    data: JsonValue
-    timestamp: datetime | None = None
+    data: Any
+    timestamp: NotRequired[str]
 
 
-class ErrorEnvelope(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class ErrorEnvelope(TypedDict):
     success: Literal[False]
     error: str
-    # The reference's own 429 example carries no timestamp, so it is optional here.
-    timestamp: datetime | None = None
+    # The reference's own 429 example carries no timestamp.
+    timestamp: NotRequired[str]
 
 
 def utc_timestamp(now: datetime | None = None) -> str:
@@ -37,11 +32,11 @@ def utc_timestamp(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def success(data: JsonValue) -> dict[str, JsonValue]:
+def success(data: Any) -> SuccessEnvelope:
     """A success envelope around `data`."""
     return {"success": True, "data": data, "timestamp": utc_timestamp()}
 
 
-def failure(message: str) -> dict[str, JsonValue]:
+def failure(message: str) -> ErrorEnvelope:
     """An error envelope carrying a message for the caller."""
     return {"success": False, "error": message, "timestamp": utc_timestamp()}

@@ -70,17 +70,19 @@ class CachedSecret[T]:
 
     def get(self) -> T:
         """The cached value, fetched again once it is older than the TTL."""
+        return self.refresh(unless_younger_than=self._ttl)
+
+    def refresh(self, *, unless_younger_than: float = 0.0) -> T:
+        """The value fetched afresh (a key rotated, a signature that no longer matches).
+
+        `unless_younger_than` keeps a value fetched that recently, so that a flood of
+        forged requests cannot turn into a flood of Secrets Manager calls.
+        """
         with self._lock:
-            if self._value is None or self._clock() - self._fetched_at >= self._ttl:
+            fresh_enough = self._clock() - self._fetched_at < unless_younger_than
+            if self._value is None or not fresh_enough:
                 self._value = self._fetch()
                 self._fetched_at = self._clock()
-            return self._value
-
-    def refresh(self) -> T:
-        """The value fetched afresh (e.g. after a 401: the key may have been rotated)."""
-        with self._lock:
-            self._value = self._fetch()
-            self._fetched_at = self._clock()
             return self._value
 
     def _parse(self, secret_string: str) -> T:

@@ -1,0 +1,170 @@
+"""The webhook receiver's logic: verify, parse, dedupe, publish, answer.
+
+Plain Python with its collaborators passed in; `app.py` builds them from the environment.
+Every answer carries the API's envelope. A 2xx means every configured target accepted
+the event (or accepted it on an earlier delivery); anything else makes Pay4Feedback retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from p4f import settings as env_readers
+from p4f.dedupe import ClaimOutcome
+from p4f.fanout import MAX_EVENT_BYTES, FanOutError, InvalidEventError, ReceivedEvent
+from p4f.function_url import error_answer, success_answer
+from p4f.signing import (
+    DEFAULT_TOLERANCE_SECONDS,
+    SIGNATURE_HEADER,
+    SignatureMismatchError,
+    SignatureVerificationError,
+    verify,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from p4f.dedupe import DeliveryLedger
+    from p4f.fanout import FanOut
+    from p4f.function_url import HttpRequest
+    from p4f.secrets import SigningSecrets
+
+logger = Logger(child=True)
+
+# A rotated signing secret is looked up again at most this often, however many forged
+# deliveries arrive.
+_SECRET_RECHECK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    webhook_secret_arn: str
+    idempotency_table: str
+    event_bus_name: str | None
+    fanout_queue_url: str | None
+    signature_tolerance_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        found = cls(
+            webhook_secret_arn=env_readers.required(env, "WEBHOOK_SECRET_ARN"),
+            idempotency_table=env_readers.required(env, "IDEMPOTENCY_TABLE"),
+            event_bus_name=env_readers.optional(env, "EVENT_BUS_NAME"),
+            fanout_queue_url=env_readers.optional(env, "FANOUT_QUEUE_URL"),
+            signature_tolerance_seconds=env_readers.integer(
+                env, "SIGNATURE_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS, minimum=1
+            ),
+        )
+        if not (found.event_bus_name or found.fanout_queue_url):
+            raise env_readers.ConfigurationError(
+                "set EVENT_BUS_NAME, FANOUT_QUEUE_URL or both: events need somewhere to go"
+            )
+        return found
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    BUSY = "busy"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Reception:
+    """What became of one delivery, and the function URL answer that says so."""
+
+    outcome: Outcome
+    answer: dict[str, Any]
+    event_id: str | None = None
+    event_type: str | None = None
+    reason: str | None = None
+
+
+def rejection(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Reception:
+    """A delivery refused with a 4xx: nothing is forwarded."""
+    return Reception(Outcome.REJECTED, error_answer(status, reason, headers), reason=reason)
+
+
+class WebhookReceiver:
+    def __init__(
+        self,
+        *,
+        secrets: SigningSecrets,
+        ledger: DeliveryLedger,
+        fanout: FanOut,
+        tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+    ) -> None:
+        self._secrets = secrets
+        self._ledger = ledger
+        self._fanout = fanout
+        self._tolerance = tolerance_seconds
+
+    def receive(self, request: HttpRequest, hold_seconds: float) -> Reception:
+        """Handle one delivery; `hold_seconds` is how long this invocation may still run."""
+        if request.method != "POST":
+            return rejection(405, "only POST is accepted", {"Allow": "POST"})
+        if len(request.body) > MAX_EVENT_BYTES:
+            return rejection(413, f"the body is larger than {MAX_EVENT_BYTES} bytes")
+        try:
+            self._verify(request)
+        except SignatureVerificationError as exc:
+            return rejection(401, f"invalid signature: {exc}")
+        try:
+            event = ReceivedEvent.parse(request.body)
+        except InvalidEventError as exc:
+            return rejection(400, str(exc))
+        return self._publish_once(event, hold_seconds)
+
+    def _verify(self, request: HttpRequest) -> None:
+        header = request.header(SIGNATURE_HEADER)
+        try:
+            verify(request.body, header, self._secrets.get(), self._tolerance)
+        except SignatureMismatchError:
+            # The secret may have been rotated since it was cached.
+            fresh = self._secrets.refresh(unless_younger_than=_SECRET_RECHECK_SECONDS)
+            verify(request.body, header, fresh, self._tolerance)
+
+    def _publish_once(self, event: ReceivedEvent, hold_seconds: float) -> Reception:
+        def answer(outcome: Outcome, reply: dict[str, Any], reason: str | None = None) -> Reception:
+            return Reception(outcome, reply, event.id, event.type, reason)
+
+        try:
+            claim = self._ledger.claim(event.id, hold_seconds)
+        except (ClientError, BotoCoreError) as exc:
+            reason = f"the idempotency table did not answer ({type(exc).__name__})"
+            return answer(Outcome.FAILED, error_answer(503, f"{reason}; retry later"), reason)
+        if claim.outcome is ClaimOutcome.DUPLICATE:
+            return answer(
+                Outcome.DUPLICATE, success_answer(200, {"event_id": event.id, "duplicate": True})
+            )
+        if claim.outcome is ClaimOutcome.BUSY:
+            reason = "another delivery of this event is being processed"
+            return answer(Outcome.BUSY, error_answer(409, f"{reason}; retry later"), reason)
+        try:
+            self._fanout.publish(event, skip=claim.done)
+        except FanOutError as exc:
+            self._release(event.id, exc.accepted | claim.done)
+            return answer(Outcome.FAILED, error_answer(503, f"{exc}; retry later"), str(exc))
+        try:
+            self._ledger.complete(event.id)
+        except (ClientError, BotoCoreError):
+            # Published but not marked: still a 2xx, since the event is stored; no retry
+            # will come (the sender gets its 2xx) and the claim lapses on its own.
+            logger.exception("could not mark the event published in the idempotency table")
+        return answer(
+            Outcome.ACCEPTED, success_answer(200, {"event_id": event.id, "duplicate": False})
+        )
+
+    def _release(self, event_id: str, done: frozenset[str]) -> None:
+        try:
+            self._ledger.release(event_id, done)
+        except (ClientError, BotoCoreError):
+            # The claim lapses at the end of this invocation; the retry then publishes to
+            # every target again, so a target that took it now may see it twice.
+            logger.exception("could not release the claim", extra={"accepted_by": sorted(done)})

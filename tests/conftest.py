@@ -1,0 +1,46 @@
+"""Fixtures for every test: AWS credentials that reach nothing real, and handler loading."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
+
+import moto  # noqa: F401 (moto must be imported before any boto3 client is built)
+import pytest
+
+AWS_REGION = "us-east-1"
+
+LoadFunction = Callable[[str, Mapping[str, str]], ModuleType]
+
+
+@pytest.fixture(autouse=True)
+def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region, and no endpoint from the developer's shell."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def load_function(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadFunction]:
+    """Import `functions/<name>/app.py` afresh under an environment, as a cold start does."""
+    loaded: list[str] = []
+
+    def load(name: str, env: Mapping[str, str]) -> ModuleType:
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "p4f-bridge")
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "P4fBridge")
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        module_name = f"functions.{name}.app"
+        sys.modules.pop(module_name, None)
+        loaded.append(module_name)
+        return importlib.import_module(module_name)
+
+    yield load
+    for module_name in loaded:
+        sys.modules.pop(module_name, None)

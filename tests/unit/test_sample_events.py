@@ -1,0 +1,74 @@
+"""The committed samples in events/ are what they say they are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.sample_events import EVENTS_DIR, SAMPLE_SECRET, SAMPLE_TIMESTAMP, samples, write
+from p4f.fanout import ReceivedEvent
+from p4f.function_url import HttpRequest
+from p4f.models import Response, WebhookEvent
+from p4f.signing import (
+    SIGNATURE_HEADER,
+    SignatureMismatchError,
+    TimestampToleranceError,
+    verify,
+)
+
+
+def load(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
+    return loaded
+
+
+def test_the_committed_samples_are_the_generated_ones_apart_from_ids_and_clocks(
+    tmp_path: Path,
+) -> None:
+    generated = write(tmp_path, SAMPLE_TIMESTAMP)
+    for path in generated:
+        committed = json.loads((EVENTS_DIR / path.relative_to(tmp_path)).read_text())
+        fresh = json.loads(path.read_text())
+        assert committed.keys() == fresh.keys()
+        assert committed.get("body") == fresh.get("body")
+        assert committed.get("headers") == fresh.get("headers")
+        assert committed.get("detail") == fresh.get("detail")
+    assert {str(p.relative_to(tmp_path)) for p in generated} == set(samples(SAMPLE_TIMESTAMP))
+
+
+def test_the_signed_sample_verifies_with_the_documented_secret() -> None:
+    request = HttpRequest.from_event(load("webhook_receiver/signed.json"))
+    header = request.header(SIGNATURE_HEADER)
+    assert verify(request.body, header, [SAMPLE_SECRET], now=SAMPLE_TIMESTAMP) == SAMPLE_TIMESTAMP
+    event = WebhookEvent.model_validate_json(request.body)
+    assert isinstance(event.resource(), Response)
+    assert SAMPLE_SECRET in (EVENTS_DIR / "README.md").read_text()
+
+
+def test_the_forged_sample_does_not_verify() -> None:
+    request = HttpRequest.from_event(load("webhook_receiver/forged.json"))
+    with pytest.raises(SignatureMismatchError):
+        verify(
+            request.body, request.header(SIGNATURE_HEADER), [SAMPLE_SECRET], now=SAMPLE_TIMESTAMP
+        )
+
+
+def test_the_stale_sample_is_outside_the_tolerance() -> None:
+    request = HttpRequest.from_event(load("webhook_receiver/stale.json"))
+    with pytest.raises(TimestampToleranceError):
+        verify(
+            request.body, request.header(SIGNATURE_HEADER), [SAMPLE_SECRET], now=SAMPLE_TIMESTAMP
+        )
+
+
+def test_the_queue_and_bus_samples_carry_the_event_untouched() -> None:
+    record = load("fanout_queue/sqs_batch.json")["Records"][0]
+    event = ReceivedEvent.parse(record["body"].encode())
+    assert record["messageAttributes"]["event_id"]["stringValue"] == event.id
+    on_bus = load("event_bus/reward_approved.json")
+    assert on_bus["detail"] == json.loads(event.body)
+    assert on_bus["source"] == "pay4feedback"
+    assert on_bus["detail-type"] == "reward_approved"
