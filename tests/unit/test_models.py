@@ -97,3 +97,8 @@ def test_quality_may_be_null_on_a_submitted_response() -> None:
     )
     assert response.quality is None
     assert response.answers[0].value == 9
+
+
+def test_amounts_never_serialise_in_exponent_notation() -> None:
+    payout = Payout.model_validate(PAYOUT | {"amount": "1E+2"})
+    assert payout.model_dump(mode="json")["amount"] == "100"

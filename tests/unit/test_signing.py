@@ -141,3 +141,8 @@ def test_any_of_n_rotated_secrets_is_accepted(
 ) -> None:
     signer = rotated[pick % len(rotated)]
     assert verify(payload, sign(payload, signer, NOW), rotated, now=NOW) == NOW
+
+
+def test_a_non_ascii_digit_timestamp_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedSignatureError):
+        verify(PAYLOAD, "t=\u00b2,v1=abc", [SECRET], now=NOW)

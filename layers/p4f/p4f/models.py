@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer
 type OpenEnum[E] = Annotated[E | str, Field(union_mode="left_to_right")]
 """An enum field that accepts values added to the API after this code was written."""
 
-type Amount = Annotated[Decimal, PlainSerializer(str, return_type=str)]
-"""A decimal amount of money; always a string on the wire ("5.00")."""
+type Amount = Annotated[Decimal, PlainSerializer(lambda amount: f"{amount:f}", return_type=str)]
+"""A decimal amount of money; always a plain decimal string on the wire ("5.00", never "5E+0")."""
 
 
 class ApiModel(BaseModel):

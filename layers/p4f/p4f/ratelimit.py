@@ -40,19 +40,23 @@ class SlidingWindowLimiter:
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
+    def try_acquire(self) -> float:
+        """Take a slot if one is free and return 0; else return the seconds until one is."""
+        with self._lock:
+            now = self._clock()
+            wait = self._wait_time(now)
+            if wait <= 0:
+                self._sent.append(now)
+                return 0.0
+            return wait
+
     def acquire(self, deadline: float | None = None) -> None:
         """Wait for a free slot and take it; raise RateLimitError if it comes after `deadline`.
 
         `deadline` is a value of the limiter's clock (time.monotonic by default).
         """
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = self._wait_time(now)
-                if wait <= 0:
-                    self._sent.append(now)
-                    return
-            if deadline is not None and now + wait > deadline:
+        while wait := self.try_acquire():
+            if deadline is not None and self._clock() + wait > deadline:
                 raise RateLimitError(
                     f"the client-side limit of {self.limit} requests per "
                     f"{self.window:.0f}s is used up and the next slot is after the deadline",

@@ -98,7 +98,7 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
             timestamps.append(value)
         elif key == SCHEME:
             signatures.append(value)
-    if len(timestamps) != 1 or not timestamps[0].isdigit():
+    if len(timestamps) != 1 or not (timestamps[0].isascii() and timestamps[0].isdigit()):
         raise MalformedSignatureError("P4F-Signature must carry exactly one t=<unix seconds> entry")
     if not signatures:
         raise NoV1SignatureError(f"P4F-Signature has no {SCHEME}= entry")
