@@ -9,11 +9,14 @@ payment provider, injected faults, key rotation and revocation, the rate limit, 
 of the events and webhook delivery attempts.
 """
 
+from local.sandbox.admin import SandboxAdmin, SandboxAdminError
 from local.sandbox.app import create_app
 from local.sandbox.server import SandboxServer, running_sandbox
 from local.sandbox.settings import SandboxSettings
 
 __all__ = [
+    "SandboxAdmin",
+    "SandboxAdminError",
     "SandboxServer",
     "SandboxSettings",
     "create_app",

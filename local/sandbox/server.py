@@ -1,7 +1,7 @@
 """The sandbox served by uvicorn in a background thread, for tests and the local stack.
 
-    with running_sandbox(["p4f_test_key_1", "p4f_test_key_2"]) as sandbox:
-        httpx.get(f"{sandbox.url}/api/v1/me", headers={"X-API-Key": "p4f_test_key_1"})
+with running_sandbox(["p4f_test_key_1", "p4f_test_key_2"]) as sandbox:
+    httpx.get(f"{sandbox.url}/api/v1/me", headers={"X-API-Key": "p4f_test_key_1"})
 """
 
 from __future__ import annotations

@@ -147,8 +147,7 @@ class Tenant:
 
     @staticmethod
     def _new_limiter(limit: int, window: float) -> SlidingWindowLimiter:
-        # The server counts requests as they arrive: no safety margin.
-        return SlidingWindowLimiter(limit, window, safety_margin=0, clock=time.monotonic)
+        return SlidingWindowLimiter(limit, window, clock=time.monotonic)
 
     def count_request(self) -> None:
         """Count one request against the window; RateLimitedError (not counted) when full."""

@@ -13,8 +13,8 @@ What it does for its caller, so that handlers stay thin:
   as success;
 * on a 401 re-reads a rotated key from its key provider once before giving up.
 
-The API key is sent only in the Authorization header; it is never logged, never in a repr
-and never in an error message.
+The API key is sent only in the `Authorization: Bearer` header (or `X-API-Key`, for proxies
+that strip Authorization); it is never logged, never in a repr and never in an error message.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, TypedDict, Unpack
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -137,6 +137,7 @@ class Pay4FeedbackClient:
         *,
         rate_limiter: SlidingWindowLimiter | None = None,
         retry: RetryPolicy | None = None,
+        auth_header: Literal["authorization", "x-api-key"] = "authorization",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -154,6 +155,7 @@ class Pay4FeedbackClient:
         )
         self._limiter = rate_limiter or SlidingWindowLimiter(clock=clock, sleep=sleep)
         self._retry = retry or RetryPolicy()
+        self._auth_header = auth_header
         self._clock = clock
         self._sleep = sleep
 
@@ -423,7 +425,15 @@ class Pay4FeedbackClient:
 
     def _send_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> JsonValue:
         deadline = _deadline.get()
-        self._limiter.acquire(deadline)
+        slot = self._limiter.acquire(deadline)
+        try:
+            return self._send_within(method, path, body, deadline)
+        finally:
+            slot.answered()
+
+    def _send_within(
+        self, method: str, path: str, body: Mapping[str, Any] | None, deadline: float | None
+    ) -> JsonValue:
         timeout = self._timeout
         if deadline is not None:
             remaining = deadline - self._clock()
@@ -444,7 +454,7 @@ class Pay4FeedbackClient:
                 method,
                 path,
                 json=body,
-                headers={"Authorization": f"Bearer {self._current_key()}"},
+                headers=self._auth_headers(),
                 timeout=timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -467,6 +477,11 @@ class Pay4FeedbackClient:
             },
         )
         return _read_answer(method, path, answer)
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._auth_header == "x-api-key":
+            return {"X-API-Key": self._current_key()}
+        return {"Authorization": f"Bearer {self._current_key()}"}
 
     def _current_key(self) -> str:
         if self._key_provider is not None:

@@ -1,8 +1,8 @@
-"""A client-side limiter that keeps one client under the tenant's request budget.
+"""A sliding-window limit: at most `limit` requests in any `window` seconds.
 
-Pay4Feedback allows 60 requests in any 60-second window per tenant. The limiter keeps the
-send times of the last `limit` requests and holds a request back until the oldest of them
-has left the window, so a burst is paced instead of answered with 429s.
+The client uses it to keep one client under the tenant's 60 requests/minute, holding a
+request back until the oldest of the last `limit` has left the window, so a burst is
+paced instead of answered with 429s. The sandbox uses it to count arriving requests.
 """
 
 from __future__ import annotations
@@ -10,10 +10,31 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from p4f.errors import RateLimitError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class Slot:
+    """One request's place in the window, timed from when it was sent."""
+
+    __slots__ = ("_clock", "at")
+
+    def __init__(self, at: float, clock: Callable[[], float]) -> None:
+        self.at = at
+        self._clock = clock
+
+    def answered(self) -> None:
+        """Time the slot from now: the answer is back, so the server has counted it.
+
+        The server counts a request when it arrives, which is after it was sent; timing
+        the slot from the answer keeps a window of ours from ever being shorter than the
+        server's, however slow the network.
+        """
+        self.at = self._clock()
 
 
 class SlidingWindowLimiter:
@@ -24,42 +45,36 @@ class SlidingWindowLimiter:
         limit: int = 60,
         window: float = 60.0,
         *,
-        safety_margin: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("the rate limit needs limit >= 1 and window > 0")
         self.limit = limit
-        # The server counts arrivals, the limiter counts departures: a little slack keeps
-        # network jitter from pushing the 61st request into the server's window.
-        self.window = window * (1 + safety_margin)
+        self.window = window
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._slots: list[Slot] = []
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
     def try_acquire(self) -> float:
         """Take a slot if one is free and return 0; else return the seconds until one is."""
-        with self._lock:
-            now = self._clock()
-            wait = self._wait_time(now)
-            if wait <= 0:
-                self._sent.append(now)
-                return 0.0
-            return wait
+        return self._take()[1]
 
-    def acquire(self, deadline: float | None = None) -> None:
+    def acquire(self, deadline: float | None = None) -> Slot:
         """Wait for a free slot and take it; raise RateLimitError if it comes after `deadline`.
 
         `deadline` is a value of the limiter's clock (time.monotonic by default).
         """
-        while wait := self.try_acquire():
+        while True:
+            slot, wait = self._take()
+            if slot is not None:
+                return slot
             if deadline is not None and self._clock() + wait > deadline:
                 raise RateLimitError(
                     f"the client-side limit of {self.limit} requests per "
-                    f"{self.window:.0f}s is used up and the next slot is after the deadline",
+                    f"{self.window:g}s is used up and the next slot is after the deadline",
                     retry_after=math.ceil(wait),
                     status=None,
                 )
@@ -70,10 +85,17 @@ class SlidingWindowLimiter:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
-    def _wait_time(self, now: float) -> float:
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
-        wait = self._blocked_until - now
-        if len(self._sent) >= self.limit:
-            wait = max(wait, self._sent[0] + self.window - now)
-        return wait
+    def _take(self) -> tuple[Slot | None, float]:
+        with self._lock:
+            now = self._clock()
+            horizon = now - self.window
+            # Answers come back out of order, so the slots are not sorted by time.
+            self._slots = [slot for slot in self._slots if slot.at > horizon]
+            wait = self._blocked_until - now
+            if len(self._slots) >= self.limit:
+                wait = max(wait, min(slot.at for slot in self._slots) - horizon)
+            if wait > 0:
+                return None, wait
+            slot = Slot(now, self._clock)
+            self._slots.append(slot)
+            return slot, 0.0
