@@ -19,7 +19,14 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidationError,
+)
 
 from p4f.field_errors import describe
 from p4f.models import Money, NewCampaign, NewQuestion
@@ -66,18 +73,13 @@ class TriggerBody(NewCampaign):
     """The caller's id for the campaign: every trigger with it gets the same campaign."""
 
     @classmethod
-    def from_json(cls, raw: bytes) -> TriggerBody:
-        """The body of an HTTP request; InvalidTriggerError naming the field."""
+    def parse(cls, body: bytes | JsonValue) -> TriggerBody:
+        """An HTTP request's raw body, or an event's (parsed) detail; InvalidTriggerError
+        naming the field."""
         try:
-            return cls.model_validate_json(raw)
-        except ValidationError as exc:
-            raise InvalidTriggerError(describe(exc)) from None
-
-    @classmethod
-    def from_detail(cls, detail: object) -> TriggerBody:
-        """The `detail` of a CreateCampaign event; InvalidTriggerError naming the field."""
-        try:
-            return cls.model_validate(detail)
+            if isinstance(body, bytes):
+                return cls.model_validate_json(body)
+            return cls.model_validate(body)
         except ValidationError as exc:
             raise InvalidTriggerError(describe(exc)) from None
 

@@ -76,7 +76,7 @@ class TriggerEndpoint:
         if len(request.body) > MAX_BODY_BYTES:
             return rejection(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
-            body = TriggerBody.from_json(request.body)
+            body = TriggerBody.parse(request.body)
         except InvalidTriggerError as exc:
             return rejection(400, str(exc))
         header = request.header(IDEMPOTENCY_HEADER)

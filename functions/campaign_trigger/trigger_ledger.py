@@ -120,32 +120,23 @@ class TriggerLedger:
             "attribute_not_exists(#key) OR (#hash = :hash AND (#status = :released"
             " OR (#status = :in_progress AND #until < :now)))"
         )
+        values: dict[str, AttributeValueTypeDef] = {
+            ":in_progress": {"S": _Status.IN_PROGRESS},
+            ":released": {"S": _Status.RELEASED},
+            ":holder": {"S": holder},
+            ":until": {"N": str(now + max(1.0, hold_seconds))},
+            ":hash": {"S": body_hash},
+            ":now": {"N": str(now)},
+            ":expires": {"N": str(int(now) + RETENTION_SECONDS)},
+        }
         try:
-            answer = self._dynamodb.update_item(
-                TableName=self._table,
-                Key={"key": {"S": key}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=_names_in(update, condition),
-                ExpressionAttributeValues={
-                    ":in_progress": {"S": _Status.IN_PROGRESS},
-                    ":released": {"S": _Status.RELEASED},
-                    ":holder": {"S": holder},
-                    ":until": {"N": str(now + max(1.0, hold_seconds))},
-                    ":hash": {"S": body_hash},
-                    ":now": {"N": str(now)},
-                    ":expires": {"N": str(int(now) + RETENTION_SECONDS)},
-                },
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            old = self._update(key, update, condition, values)
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
             # Moto and older endpoints may not return the item with the failure.
             returned: Any = exc.response.get("Item")
             return _refusal(key, returned or self._read(key), body_hash, now)
-        old = answer.get("Attributes", {})
         since = float(old["since"]["N"]) if "since" in old else now
         return Claim(
             key,
@@ -204,25 +195,34 @@ class TriggerLedger:
     ) -> None:
         """Change the claim's item, if the claim still holds it; else ClaimLostError."""
         condition = "#status = :in_progress AND #holder = :holder"
+        held: dict[str, AttributeValueTypeDef] = {
+            ":in_progress": {"S": _Status.IN_PROGRESS},
+            ":holder": {"S": claim.holder},
+        }
         try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key={"key": {"S": claim.key}},
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=_names_in(expression, condition),
-                ExpressionAttributeValues={
-                    **values,
-                    ":in_progress": {"S": _Status.IN_PROGRESS},
-                    ":holder": {"S": claim.holder},
-                },
-            )
+            self._update(claim.key, expression, condition, {**values, **held})
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
             raise ClaimLostError(
                 f"another invocation took over the trigger {claim.key!r} while this one held it"
             ) from exc
+
+    def _update(
+        self, key: str, update: str, condition: str, values: Mapping[str, AttributeValueTypeDef]
+    ) -> dict[str, Any]:
+        """A conditional update of `key`'s item; its attributes before the update."""
+        answer = self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"key": {"S": key}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=_names_in(update, condition),
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return dict(answer.get("Attributes", {}))
 
     def _read(self, key: str) -> dict[str, AttributeValueTypeDef]:
         answer = self._dynamodb.get_item(

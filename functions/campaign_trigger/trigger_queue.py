@@ -156,7 +156,7 @@ class TriggerQueue:
             return Handled(message_id, raw, failed, event.id)
         external_id = _external_id(event.detail)
         try:
-            body = TriggerBody.from_detail(event.detail)
+            body = TriggerBody.parse(event.detail)
         except InvalidTriggerError as exc:
             return Handled(message_id, raw, refused(400, str(exc)), event.id, external_id)
         if rest is not None:

@@ -1,19 +1,15 @@
 """The campaign trigger as deployed, for its tests: the function, its AWS resources in moto
 (built from template.yaml), and a tenant of the Pay4Feedback sandbox, reached over real HTTP.
 
-    @pytest.fixture(scope="module")
-    def sandbox() -> Iterator[SandboxServer]:
-        with running_sandbox(KEYS) as server:
-            yield server
-
-    def test_...(load_function, sandbox):
-        with mock_aws(), trigger_stack(load_function, sandbox) as stack:
+    def test_...(load_function, sandbox):              # (fixtures of conftest.py)
+        with mock_aws(), trigger_stack(load_function, sandbox, **env) as stack:
             stack.post({...})
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +55,12 @@ _used_keys: dict[str, Iterator[str]] = {}
 def _unused_key(sandbox: SandboxServer) -> str:
     """A tenant of `sandbox` that no other test has touched."""
     return next(_used_keys.setdefault(sandbox.url, iter(KEYS)))
+
+
+@dataclass(frozen=True)
+class Burst:
+    seconds: float
+    batches: int
 
 
 @dataclass
@@ -136,6 +138,27 @@ class Stack:
             defaults["handler"] = self.app.lambda_handler
         return SqsPoller(self.sqs, self.queue_url, **defaults | options)
 
+    def burst(self, names: list[str], *, timeout: float) -> Burst:
+        """One CreateCampaign event per name (external_id = name), handled by concurrent
+        containers of their own until the queue is empty."""
+        for start in range(0, len(names), 10):
+            answer = self.events.put_events(
+                Entries=[
+                    {
+                        "EventBusName": BUS,
+                        "Source": "crm.example",
+                        "DetailType": "CreateCampaign",
+                        "Detail": json.dumps(trigger_body(name, external_id=name)),
+                    }
+                    for name in names[start : start + 10]
+                ]
+            )
+            assert answer["FailedEntryCount"] == 0
+        started = time.monotonic()
+        with self.poller(containers=True) as poller:
+            poller.wait_until_idle(timeout=timeout)
+        return Burst(time.monotonic() - started, len(poller.invocations))
+
     # --- what came of it ---
 
     def campaigns(self) -> list[Campaign]:
@@ -184,7 +207,7 @@ def trigger_stack(
     sandbox: SandboxServer,
     *,
     api_key: str | None = None,
-    visibility_timeout: int = 1,
+    visibility_timeout: int = 30,
     **env: str,
 ) -> Iterator[Stack]:
     """The trigger and its resources, in the moto of the caller's `mock_aws()`."""
@@ -204,7 +227,9 @@ def trigger_stack(
     queue_url = sqs.create_queue(
         QueueName="create-campaign",
         Attributes={
-            "VisibilityTimeout": str(visibility_timeout),  # 150 s deployed; tests wait less
+            # Longer than an invocation may run, as deployed (150 s there); tests that wait
+            # for SQS to retry a record shorten it.
+            "VisibilityTimeout": str(visibility_timeout),
             "RedrivePolicy": json.dumps(redrive),
         },
     )["QueueUrl"]
@@ -261,23 +286,6 @@ def error(answer: dict[str, Any]) -> str:
     assert body["timestamp"].endswith("Z")
     message: str = body["error"]
     return message
-
-
-def put_burst(stack: Stack, names: list[str]) -> None:
-    """One CreateCampaign event per name (external_id = name), ten per PutEvents call."""
-    for start in range(0, len(names), 10):
-        answer = stack.events.put_events(
-            Entries=[
-                {
-                    "EventBusName": BUS,
-                    "Source": "crm.example",
-                    "DetailType": "CreateCampaign",
-                    "Detail": json.dumps(trigger_body(name, external_id=name)),
-                }
-                for name in names[start : start + 10]
-            ]
-        )
-        assert answer["FailedEntryCount"] == 0
 
 
 def create_directly(stack: Stack, body: dict[str, Any]) -> Campaign:

@@ -8,37 +8,23 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from trigger_body import TriggerBody
 
-from local.sandbox import SandboxServer, running_sandbox
+from local.sandbox import SandboxServer
 from p4f.models import CampaignStatus
 from tests.conftest import LoadFunction
-from tests.unit.campaign_trigger_stack import (
+from tests.unit.campaign_trigger.stack import (
     BUS,
-    KEYS,
     MAX_RECEIVES,
     Stack,
-    put_burst,
     trigger_body,
     trigger_stack,
 )
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with running_sandbox(KEYS) as server:
-        yield server
-
-
-@pytest.fixture
-def stack(load_function: LoadFunction, sandbox: SandboxServer) -> Iterator[Stack]:
-    with mock_aws(), trigger_stack(load_function, sandbox) as built:
-        yield built
 
 
 def rate_limited(caplog: pytest.LogCaptureFixture) -> int:
@@ -208,9 +194,14 @@ def test_a_record_whose_key_is_busy_is_deferred_until_the_holder_lapses(stack: S
     assert stack.dead_letters() == []
 
 
-def test_an_outcome_the_bus_refused_is_retried_and_published_once_accepted(stack: Stack) -> None:
-    from botocore.exceptions import ClientError
+def test_an_outcome_the_bus_refused_is_retried_and_published_once_accepted(
+    load_function: LoadFunction, sandbox: SandboxServer
+) -> None:
+    with mock_aws(), trigger_stack(load_function, sandbox, visibility_timeout=1) as stack:
+        _retry_a_refused_outcome(stack)
 
+
+def _retry_a_refused_outcome(stack: Stack) -> None:
     real = stack.app.queue._events
     refused = ClientError({"Error": {"Code": "ThrottlingException"}}, "PutEvents")
 
@@ -234,6 +225,7 @@ def test_an_outcome_the_bus_refused_is_retried_and_published_once_accepted(stack
 
 
 # Containers share Powertools' metrics store in one process: one may flush another's.
+# Containers share Powertools' metrics store in one process: one may flush another's.
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_a_burst_of_200_queued_triggers_makes_200_campaigns_none_twice_none_lost(
     load_function: LoadFunction,
@@ -241,21 +233,14 @@ def test_a_burst_of_200_queued_triggers_makes_200_campaigns_none_twice_none_lost
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     window = 2  # the tenant's 60 requests a minute, compressed to 60 in 2 s
-    # As deployed, SQS hides a record for longer than an invocation may run.
     with (
         mock_aws(),
-        trigger_stack(
-            load_function, sandbox, visibility_timeout=30, RATE_WINDOW_SECONDS=str(window)
-        ) as stack,
+        trigger_stack(load_function, sandbox, RATE_WINDOW_SECONDS=str(window)) as stack,
     ):
         stack.admin.set_rate_limit(60, window)
         caplog.set_level(logging.INFO)
         names = [f"Burst campaign {n:03d}" for n in range(200)]
-        put_burst(stack, names)
-        started = time.monotonic()
-        with stack.poller(containers=True) as poller:
-            poller.wait_until_idle(timeout=50)
-        elapsed = time.monotonic() - started
+        burst = stack.burst(names, timeout=50)
         campaigns = stack.campaigns()
         assert Counter(c.name for c in campaigns) == Counter(names)  # 200, each once
         assert len(stack.created_events()) == 200  # no POST made a second one
@@ -267,9 +252,10 @@ def test_a_burst_of_200_queued_triggers_makes_200_campaigns_none_twice_none_lost
         handled = [r for r in caplog.records if r.getMessage() == "trigger handled"]
         deferred = sum(getattr(r, "outcome", "") == "deferred" for r in handled)
         print(
-            f"\nburst: 200 campaigns in {elapsed:.1f}s = {200 / elapsed * window:.1f} POSTs "
-            f"per {window}s window (budget 30, tenant 60); {len(poller.invocations)} batches, "
-            f"{deferred} deferrals, {rate_limited(caplog)} 429s"
+            f"\nburst: 200 campaigns in {burst.seconds:.1f}s = "
+            f"{200 / burst.seconds * window:.1f} POSTs per {window}s window (budget 30, "
+            f"tenant 60); {burst.batches} batches, {deferred} deferrals, "
+            f"{rate_limited(caplog)} 429s"
         )
 
 
@@ -295,15 +281,11 @@ def test_the_budget_keeps_a_burst_under_the_tenants_limit(
         stack.admin.set_rate_limit(12, 1)
         caplog.set_level(logging.WARNING, logger="p4f.client")
         names = [f"Paced campaign {n:02d}" for n in range(30)]
-        put_burst(stack, names)
-        started = time.monotonic()
-        with stack.poller(containers=True) as poller:
-            poller.wait_until_idle(timeout=30)
-        elapsed = time.monotonic() - started
+        burst = stack.burst(names, timeout=30)
         assert Counter(c.name for c in stack.campaigns()) == Counter(names)
         assert stack.dead_letters() == []
         if paced:
             assert rate_limited(caplog) == 0
-            assert elapsed >= 30 / budget - 1  # 10 a second at most
+            assert burst.seconds >= 30 / budget - 1  # 10 a second at most
         else:
             assert rate_limited(caplog) > 0  # the sandbox said 429, and the client waited

@@ -15,7 +15,7 @@ def body(**fields: Any) -> dict[str, Any]:
 
 
 def test_the_campaign_fields_and_the_trigger_options_are_read() -> None:
-    trigger = TriggerBody.from_json(
+    trigger = TriggerBody.parse(
         json.dumps(
             body(
                 description="Why people leave",
@@ -33,14 +33,14 @@ def test_the_campaign_fields_and_the_trigger_options_are_read() -> None:
 
 
 def test_the_defaults_make_a_draft_without_a_key() -> None:
-    trigger = TriggerBody.from_detail(body())
+    trigger = TriggerBody.parse(body())
     assert trigger.activate is False
     assert trigger.external_id is None
     assert trigger.idempotency_key() is None
 
 
 def test_strings_from_no_code_tools_are_read_as_what_they_say() -> None:
-    trigger = TriggerBody.from_detail(
+    trigger = TriggerBody.parse(
         body(max_responses="100", activate="true", reward={"amount": 5, "currency": "USD"})
     )
     assert trigger.max_responses == 100
@@ -49,7 +49,7 @@ def test_strings_from_no_code_tools_are_read_as_what_they_say() -> None:
 
 
 def test_unknown_fields_are_ignored_at_every_level() -> None:
-    trigger = TriggerBody.from_detail(
+    trigger = TriggerBody.parse(
         body(
             zap_id="123",
             reward={"amount": "5.00", "currency": "USD", "note": "x"},
@@ -63,8 +63,8 @@ def test_unknown_fields_are_ignored_at_every_level() -> None:
 
 
 def test_a_numeric_external_id_is_an_id_all_the_same() -> None:
-    assert TriggerBody.from_detail(body(external_id=42)).external_id == "42"
-    assert TriggerBody.from_detail(body(external_id="  crm-7 ")).external_id == "crm-7"
+    assert TriggerBody.parse(body(external_id=42)).external_id == "42"
+    assert TriggerBody.parse(body(external_id="  crm-7 ")).external_id == "crm-7"
 
 
 @pytest.mark.parametrize(
@@ -88,36 +88,36 @@ def test_a_numeric_external_id_is_an_id_all_the_same() -> None:
 )
 def test_a_refusal_names_the_field(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidTriggerError) as raised:
-        TriggerBody.from_detail(body(**fields))
+        TriggerBody.parse(body(**fields))
     assert str(raised.value) == message
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'"a string"'])
 def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes) -> None:
     with pytest.raises(InvalidTriggerError, match=r"^body: must be a JSON object$"):
-        TriggerBody.from_json(raw)
+        TriggerBody.parse(raw)
 
 
 def test_a_detail_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(InvalidTriggerError, match=r"^body: must be a JSON object$"):
-        TriggerBody.from_detail(["not", "an", "object"])
+        TriggerBody.parse(["not", "an", "object"])
 
 
 def test_the_fingerprint_is_what_was_asked_for_not_how_it_was_written() -> None:
-    plain = TriggerBody.from_detail(body(max_responses=100, activate=True))
-    as_strings = TriggerBody.from_detail(body(max_responses="100", activate="true", zap_id="1"))
+    plain = TriggerBody.parse(body(max_responses=100, activate=True))
+    as_strings = TriggerBody.parse(body(max_responses="100", activate="true", zap_id="1"))
     assert plain.fingerprint() == as_strings.fingerprint()
-    assert plain.fingerprint() != TriggerBody.from_detail(body(max_responses=101)).fingerprint()
-    assert plain.fingerprint() != TriggerBody.from_detail(body(max_responses=100)).fingerprint()
+    assert plain.fingerprint() != TriggerBody.parse(body(max_responses=101)).fingerprint()
+    assert plain.fingerprint() != TriggerBody.parse(body(max_responses=100)).fingerprint()
 
 
 def test_the_idempotency_key_prefers_the_external_id_then_the_header_then_the_event() -> None:
-    with_external_id = TriggerBody.from_detail(body(external_id="crm-7"))
+    with_external_id = TriggerBody.parse(body(external_id="crm-7"))
     assert with_external_id.idempotency_key(header="h", event_id="e") == "external_id:crm-7"
-    plain = TriggerBody.from_detail(body())
+    plain = TriggerBody.parse(body())
     assert plain.idempotency_key(header="h", event_id="e") == "idempotency_key:h"
     assert plain.idempotency_key(event_id="e") == "event:e"
     # The same value in another role is another key.
-    assert TriggerBody.from_detail(body(external_id="h")).idempotency_key() != (
+    assert TriggerBody.parse(body(external_id="h")).idempotency_key() != (
         plain.idempotency_key(header="h")
     )

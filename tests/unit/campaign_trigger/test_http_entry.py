@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from moto import mock_aws
 from trigger_body import TriggerBody
 
-from local.sandbox import SandboxServer, running_sandbox
+from local.sandbox import SandboxServer
 from p4f.models import CampaignStatus
 from tests.conftest import LoadFunction
-from tests.unit.campaign_trigger_stack import (
-    KEYS,
+from tests.unit.campaign_trigger.stack import (
     PATH,
     TOKEN,
     Stack,
@@ -27,19 +25,6 @@ from tests.unit.campaign_trigger_stack import (
     trigger_body,
     trigger_stack,
 )
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with running_sandbox(KEYS) as server:
-        yield server
-
-
-@pytest.fixture
-def stack(load_function: LoadFunction, sandbox: SandboxServer) -> Iterator[Stack]:
-    with mock_aws(), trigger_stack(load_function, sandbox) as built:
-        yield built
-
 
 # --- HTTP: creating ---------------------------------------------------------------------
 
