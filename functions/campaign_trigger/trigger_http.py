@@ -97,8 +97,11 @@ class TriggerEndpoint:
         try:
             matches = self._token.matches(token.strip())
         except SecretError as exc:
-            result = failure(exc)
-            return Reception(result, _answer(result))
+            # Why is logged (the result's error), not told: the caller is not authenticated.
+            return Reception(
+                failure(exc),
+                error_answer(500, "the trigger cannot check tokens now; tell its operator"),
+            )
         if not matches:
             return rejection(
                 401,

@@ -84,6 +84,13 @@ class Stack:
 
     # --- the two entries ---
 
+    def invoke(self, event: dict[str, Any], timeout: float = FUNCTION_TIMEOUT) -> dict[str, Any]:
+        """What the function answers `event` (a function URL request or an SQS batch)."""
+        answer: dict[str, Any] = self.app.lambda_handler(
+            event, LocalLambdaContext("campaign-trigger", timeout_seconds=timeout)
+        )
+        return answer
+
     def post(
         self,
         body: dict[str, Any] | bytes,
@@ -99,11 +106,7 @@ class Stack:
         sent = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        answer: dict[str, Any] = self.app.lambda_handler(
-            function_url_event(method, raw, sent, path=path),
-            LocalLambdaContext("campaign-trigger", timeout_seconds=timeout),
-        )
-        return answer
+        return self.invoke(function_url_event(method, raw, sent, path=path), timeout)
 
     def put_event(self, detail: dict[str, Any], *, source: str = "crm.example") -> str:
         """Put a CreateCampaign event on the bus; its id."""
@@ -208,13 +211,14 @@ def trigger_stack(
     *,
     api_key: str | None = None,
     visibility_timeout: int = 30,
+    token: str = TOKEN,
     **env: str,
 ) -> Iterator[Stack]:
     """The trigger and its resources, in the moto of the caller's `mock_aws()`."""
     template = Template.load()
     tenant = api_key or _unused_key(sandbox)
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
-    token_arn = secrets.create_secret(Name="p4f/trigger-token", SecretString=TOKEN)["ARN"]
+    token_arn = secrets.create_secret(Name="p4f/trigger-token", SecretString=token)["ARN"]
     api_key_arn = secrets.create_secret(
         Name="p4f/api-key", SecretString=json.dumps({"api_key": tenant})
     )["ARN"]

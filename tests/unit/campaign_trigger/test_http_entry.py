@@ -8,10 +8,12 @@ import logging
 import time
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 from trigger_body import TriggerBody
 
+from local.sample_events import EVENTS_DIR, SAMPLE_TRIGGER_TOKEN
 from local.sandbox import SandboxServer
 from p4f.models import CampaignStatus
 from tests.conftest import LoadFunction
@@ -125,6 +127,20 @@ def test_a_missing_or_wrong_token_gets_401_and_creates_nothing(
 def test_the_token_scheme_is_case_insensitive(stack: Stack) -> None:
     answer = stack.post(trigger_body(), token=None, headers={"Authorization": f"bearer {TOKEN}"})
     assert answer["statusCode"] == 201
+
+
+def test_an_unreadable_token_secret_is_500_not_401_and_says_why_in_the_log_only(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    boto3.client("secretsmanager", region_name="us-east-1").delete_secret(
+        SecretId="p4f/trigger-token", ForceDeleteWithoutRecovery=True
+    )
+    answer = stack.post(trigger_body())
+    assert answer["statusCode"] == 500
+    assert error(answer) == "the trigger cannot check tokens now; tell its operator"
+    [handled] = [r for r in caplog.records if r.getMessage() == "trigger handled"]
+    assert "p4f/trigger-token" in handled.__dict__["error"]  # the operator learns which, and why
+    assert stack.campaigns() == []
 
 
 def test_other_paths_are_404_and_other_methods_405(stack: Stack) -> None:
@@ -353,3 +369,14 @@ def test_logs_say_what_happened_but_never_the_token_the_api_key_or_the_body(
     logged = json.dumps(lines) + caplog.text
     for secret in (TOKEN, stack.api_key, "Confidential roadmap question", "wrong-token-"):
         assert secret not in logged
+
+
+def test_the_sample_request_creates_its_campaign(
+    load_function: LoadFunction, sandbox: SandboxServer
+) -> None:
+    sample = json.loads((EVENTS_DIR / "campaign_trigger/http_request.json").read_text())
+    with mock_aws(), trigger_stack(load_function, sandbox, token=SAMPLE_TRIGGER_TOKEN) as stack:
+        answer = stack.invoke(sample)
+        assert answer["statusCode"] == 201
+        assert data(answer)["status"] == "ACTIVE"
+        assert [c.id for c in stack.campaigns()] == [data(answer)["id"]]

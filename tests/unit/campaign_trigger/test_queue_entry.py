@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from trigger_body import TriggerBody
 
+from local.sample_events import EVENTS_DIR
 from local.sandbox import SandboxServer
 from p4f.models import CampaignStatus
 from tests.conftest import LoadFunction
@@ -68,6 +69,15 @@ def test_only_create_campaign_events_of_other_sources_reach_the_trigger(stack: S
         QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_the_sample_batch_creates_its_campaign(stack: Stack) -> None:
+    sample = json.loads((EVENTS_DIR / "campaign_trigger/sqs_batch.json").read_text())
+    assert stack.invoke(sample) == {"batchItemFailures": []}
+    [campaign] = stack.campaigns()
+    [outcome] = stack.outcomes()
+    assert outcome["detail"]["external_id"] == "crm-campaign-42"
+    assert outcome["detail"]["campaign"]["id"] == campaign.id
 
 
 def test_a_redelivered_event_makes_one_campaign(stack: Stack) -> None:
