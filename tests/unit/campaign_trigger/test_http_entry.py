@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -380,3 +381,13 @@ def test_the_sample_request_creates_its_campaign(
         assert answer["statusCode"] == 201
         assert data(answer)["status"] == "ACTIVE"
         assert [c.id for c in stack.campaigns()] == [data(answer)["id"]]
+
+
+def test_the_readmes_request_creates_its_campaign(stack: Stack) -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    request = readme.split("### The request", 1)[1].split("```", 2)[1]
+    head, body = request.split("\n\n", 1)
+    assert head.strip().splitlines()[0] == "POST <CampaignTriggerUrl>"
+    answer = stack.post(body.encode(), headers={"Idempotency-Key": "readme"})
+    assert answer["statusCode"] == 201
+    assert data(answer)["status"] == "ACTIVE"

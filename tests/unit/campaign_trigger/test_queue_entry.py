@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,6 +79,20 @@ def test_the_sample_batch_creates_its_campaign(stack: Stack) -> None:
     [outcome] = stack.outcomes()
     assert outcome["detail"]["external_id"] == "crm-campaign-42"
     assert outcome["detail"]["campaign"]["id"] == campaign.id
+
+
+def test_the_readmes_put_events_example_creates_its_campaign(stack: Stack) -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    entries = readme.split("aws events put-events --entries '", 1)[1].split("'", 1)[0]
+    [entry] = json.loads(entries.replace("<EventBusName>", BUS))
+    event_id = stack.events.put_events(Entries=[entry])["Entries"][0]["EventId"]
+    with stack.poller() as poller:
+        poller.wait_until_idle(timeout=10)
+    [outcome] = stack.outcomes()
+    assert outcome["detail-type"] == "CampaignTriggerSucceeded"
+    assert outcome["detail"]["correlation_id"] == event_id
+    assert outcome["detail"]["external_id"] == "crm-42"
+    assert outcome["detail"]["campaign"]["status"] == "ACTIVE"
 
 
 def test_a_redelivered_event_makes_one_campaign(stack: Stack) -> None:
