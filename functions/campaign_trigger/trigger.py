@@ -76,7 +76,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        return cls(
+        found = cls(
             token_secret_arn=env_readers.required(env, "TRIGGER_TOKEN_SECRET_ARN"),
             api_key_secret_arn=env_readers.required(env, "API_KEY_SECRET_ARN"),
             base_url=env_readers.optional(env, "PAY4FEEDBACK_BASE_URL") or DEFAULT_BASE_URL,
@@ -94,11 +94,17 @@ class Settings:
                 env, "PAY4FEEDBACK_TIMEOUT_SECONDS", 10, minimum=1
             ),
         )
+        if found.requests_per_minute < found.containers:
+            raise env_readers.ConfigurationError(
+                "TRIGGER_REQUESTS_PER_MINUTE must be at least TRIGGER_CONCURRENCY: each "
+                "container needs one request a minute of the budget"
+            )
+        return found
 
     @property
     def requests_per_container(self) -> int:
         """What one container may send per window, so that all of them stay in the budget."""
-        return max(1, self.requests_per_minute // self.containers)
+        return self.requests_per_minute // self.containers
 
 
 class Outcome(StrEnum):
@@ -223,7 +229,7 @@ class CampaignTrigger:
             return replace(refused(422, reason), key=key)
         try:
             campaign = self._launch(self._campaign_for(claim, body), body.activate)
-        except BaseException:
+        except Exception:
             self._release(claim)
             raise
         try:

@@ -1,10 +1,10 @@
-"""`trigger.failure`: the one mapping of what a trigger can fail with to an outcome and status."""
+"""`trigger.failure`, the one mapping of failures to outcomes and statuses; and the settings."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from trigger import CampaignTakenError, Outcome, failure
+from trigger import CampaignTakenError, Outcome, Settings, failure
 from trigger_ledger import ClaimLostError
 
 from p4f.errors import (
@@ -18,6 +18,7 @@ from p4f.errors import (
     ServerError,
 )
 from p4f.secrets import SecretAccessError
+from p4f.settings import ConfigurationError
 
 
 @pytest.mark.parametrize(
@@ -87,3 +88,22 @@ def test_a_rate_limit_is_deferred_for_whole_seconds(retry_after: float, seconds:
     result = failure(RateLimitError("Rate limit exceeded.", retry_after=retry_after))
     assert (result.outcome, result.status, result.retry_after) == (Outcome.DEFERRED, 429, seconds)
     assert result.error == f"Pay4Feedback's rate limit is used up; retry in {seconds}s"
+
+
+def test_the_budget_is_split_over_the_containers_and_must_cover_each() -> None:
+    env = {
+        "TRIGGER_TOKEN_SECRET_ARN": "arn:token",
+        "API_KEY_SECRET_ARN": "arn:key",
+        "TRIGGER_TABLE": "trigger",
+        "EVENT_BUS_NAME": "bus",
+        "TRIGGER_QUEUE_URL": "https://sqs/queue",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.requests_per_minute, settings.containers) == (30, 2)
+    assert settings.requests_per_container == 15
+    assert settings.rate_window_seconds == 60
+    assert settings.base_url == "https://app.pay4feedback.com"
+    odd = Settings.from_env(env | {"TRIGGER_REQUESTS_PER_MINUTE": "31", "TRIGGER_CONCURRENCY": "3"})
+    assert odd.requests_per_container == 10  # never more than the budget, all together
+    with pytest.raises(ConfigurationError, match="at least TRIGGER_CONCURRENCY"):
+        Settings.from_env(env | {"TRIGGER_REQUESTS_PER_MINUTE": "2", "TRIGGER_CONCURRENCY": "3"})
