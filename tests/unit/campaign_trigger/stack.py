@@ -164,12 +164,15 @@ class Stack:
 
     # --- what came of it ---
 
-    def campaigns(self) -> list[Campaign]:
-        """The tenant's campaigns in the sandbox, newest first (not counted by its limit
-        window... it is: this uses one request)."""
-        with Pay4FeedbackClient(
+    def api(self) -> Pay4FeedbackClient:
+        """Another client of the tenant, as the customer's own scripts (no pacing of its own)."""
+        return Pay4FeedbackClient(
             self.sandbox.url, api_key=self.api_key, rate_limiter=SlidingWindowLimiter(1000, 1)
-        ) as client:
+        )
+
+    def campaigns(self) -> list[Campaign]:
+        """The tenant's campaigns in the sandbox, newest first (one of the tenant's requests)."""
+        with self.api() as client:
             return client.list_campaigns()
 
     def created_events(self) -> list[str]:
@@ -293,7 +296,7 @@ def error(answer: dict[str, Any]) -> str:
 
 
 def create_directly(stack: Stack, body: dict[str, Any]) -> Campaign:
-    with Pay4FeedbackClient(stack.sandbox.url, api_key=stack.api_key) as client:
+    with stack.api() as client:
         return client.create_campaign(
             name=body["name"],
             description=body["description"],

@@ -331,6 +331,23 @@ def test_a_failed_launch_is_resumed_from_the_recorded_campaign(stack: Stack) -> 
     assert len(stack.created_events()) == 1
 
 
+def test_a_repeat_after_a_crash_past_the_launch_does_not_launch_again(stack: Stack) -> None:
+    body = trigger_body(activate=True)
+    ledger = stack.app.trigger._ledger
+    claim = ledger.claim(
+        "idempotency_key:launched", TriggerBody.model_validate(body).fingerprint(), 1
+    )
+    # The crashed invocation created, recorded and launched the campaign, then died.
+    made = create_directly(stack, body)
+    ledger.adopt(claim, made.id)
+    with stack.api() as client:
+        client.update_campaign(made.id, status=CampaignStatus.ACTIVE)
+    time.sleep(1.1)
+    answer = stack.post(body, headers={"Idempotency-Key": "launched"})
+    assert answer["statusCode"] == 201  # not the API's 409 for launching an ACTIVE campaign
+    assert (data(answer)["id"], data(answer)["status"]) == (made.id, "ACTIVE")
+
+
 def test_a_refused_api_key_is_502_saying_what_to_fix(
     load_function: LoadFunction, sandbox: SandboxServer
 ) -> None:
