@@ -52,7 +52,7 @@ pytest: $(BIN)/.installed
 # pass cfn-lint; checkov may only report what .checkov.yaml explains.
 template: $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
-	$(SAM_ENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV)/bin/cfn-lint template.yaml schemas/registry.yaml
 	mkdir -p .aws-sam
 	$(SAM_ENV)/bin/python scripts/translate-template > .aws-sam/translated.json
 	$(SAM_ENV)/bin/cfn-lint .aws-sam/translated.json
