@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_ENV := .tools/sam
 SAM := $(SAM_ENV)/bin/sam
+CHECKOV := .tools/checkov/bin/checkov
 export AWS_DEFAULT_REGION ?= us-east-1
 # sam build looks for python3.13 on PATH
 export PATH := $(dir $(PYTHON)):$(PATH)
@@ -28,6 +29,12 @@ $(SAM):
 	$(SAM_ENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_ENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.130'
 
+# checkov pins its own dependencies too.
+$(CHECKOV):
+	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet --upgrade pip
+	.tools/checkov/bin/python -m pip install --quiet 'checkov>=3.2'
+
 demo: $(BIN)/.installed
 	$(BIN)/python -m local.demo
 
@@ -42,10 +49,16 @@ lint: $(BIN)/.installed
 pytest: $(BIN)/.installed
 	$(BIN)/pytest
 
-template: $(SAM)
+# The template as written and as CloudFormation gets it (after the SAM transform) must both
+# pass cfn-lint; checkov may only report what .checkov.yaml explains.
+template: $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
-	$(SAM_ENV)/bin/cfn-lint template.yaml
-	$(SAM) build --parallel
+	$(SAM_ENV)/bin/cfn-lint template.yaml schemas/registry.yaml
+	mkdir -p .aws-sam
+	$(SAM_ENV)/bin/python scripts/translate-template > .aws-sam/translated.json
+	$(SAM_ENV)/bin/cfn-lint .aws-sam/translated.json
+	$(CHECKOV) -f template.yaml --config-file .checkov.yaml
+	$(SAM) build
 
 # The handlers run on what sam build makes (.aws-sam/build), as Lambda would run them.
 bench: $(BIN)/.installed $(SAM)
