@@ -2,12 +2,14 @@
 
 Cold start: a fresh Lambda-like process (`bench.lambda_env`) imports the handler's module
 and handles one event, AWS answered by a moto_server over HTTP (no mocking library in the
-process, which would change what is imported); timed from the process's start to the
-handler's return. Runs are interleaved with the reference's, in rotating order, so the
-machine's noise hits every subject alike, and an untimed first round fills the file cache.
+process, which would change what is imported) and Pay4Feedback by the sandbox; timed
+from the process's start to the handler's return. Runs are interleaved with the
+reference's, in rotating order, so the machine's noise hits every subject alike, and an
+untimed first round fills the file cache.
 
-Warm cost: in one such process per subject, after warm-up, the time of each event's
-handler call, AWS answered in-process by canned answers (the same for every subject).
+Warm cost: for the functions on the hot path, in one such process per subject, after
+warm-up, the time of each event's handler call, AWS answered in-process by canned answers
+(the same for every subject).
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from typing import TYPE_CHECKING
 
 from bench.lambda_env import (
     Launch,
+    LaunchError,
     function_code,
     launch,
     runtime_standin,
     without_bytecode,
 )
 from bench.report import Row, median, spread
-from bench.subjects import AWS_ANSWERS, REFERENCE, AwsFixture, Subject
+from bench.subjects import AWS_ANSWERS, REFERENCE, SANDBOX_KEY, Fixture, Subject
 from local.moto_server import MotoServer
+from local.sandbox import running_sandbox
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,7 +62,7 @@ def _variant(label: str, subject: Subject, env: dict[str, str], *path: Path) -> 
 
 def _variants(
     subjects: Sequence[Subject],
-    aws: AwsFixture,
+    fixture: Fixture,
     layer: Path,
     workdir: Path,
     *,
@@ -71,7 +75,11 @@ def _variants(
     found = []
     for number, subject in enumerate(subjects):
         code = function_code(subject.code, workdir / "task" / str(number))
-        env = aws.env() | dict(subject.env(aws))
+        env = (
+            fixture.env()
+            | {"LAMBDA_TASK_ROOT": str(code), "AWS_LAMBDA_FUNCTION_NAME": f"bench-{number}"}
+            | dict(subject.env(fixture))
+        )
         if not subject.uses_layer:
             found.append(_variant(subject.name, subject, env, code, runtime))
             continue
@@ -87,20 +95,35 @@ def _variants(
 
 def cold_starts(subjects: Sequence[Subject], layer: Path, workdir: Path, *, runs: int) -> list[Row]:
     """Figure (1): `runs` cold starts of each subject (and variant), medians as rows."""
-    with MotoServer() as server:
-        aws = AwsFixture.create(server.url)
-        variants = _variants(subjects, aws, layer, workdir, without_bytecode_too=True)
+    with (
+        MotoServer() as aws,
+        # A new subscription's ping goes nowhere and is not retried.
+        running_sandbox([SANDBOX_KEY], rate_limit=1000, webhook_retry_for=0) as sandbox,
+    ):
+        fixture = Fixture.create(aws.url, sandbox.url)
+        variants = _variants(subjects, fixture, layer, workdir, without_bytecode_too=True)
         samples: dict[str, list[ChildRun]] = {variant.label: [] for variant in variants}
         number = 0
         for round_number in range(runs + 1):
             for variant in _rotated(variants, round_number):
                 number += 1
-                event = variant.subject.event(number, aws)
+                event = variant.subject.event(number, fixture)
                 run = launch(variant.launch, [event], workdir / "runs")
+                _check(variant, run, [number], fixture)
                 if round_number > 0:  # the first round only fills the file cache
                     samples[variant.label].append(run)
             logger.info("cold starts: round %d of %d done", round_number, runs)
     return _cold_rows(variants, samples)
+
+
+def _check(variant: Variant, run: ChildRun, numbers: Sequence[int], fixture: Fixture) -> None:
+    """Raise unless the handler succeeded with every event: a failure is not measured."""
+    for number, answer in zip(numbers, run.answers, strict=True):
+        if not variant.subject.succeeded(answer, number, fixture):
+            raise LaunchError(
+                f"{variant.label} did not succeed with event {number}: {answer!r}\n"
+                + run.output[-3000:]
+            )
 
 
 def _cold_rows(variants: Sequence[Variant], samples: dict[str, list[ChildRun]]) -> list[Row]:
@@ -155,12 +178,14 @@ def warm_costs(
     warmup: int,
     rounds: int,
 ) -> list[Row]:
-    """Figure (2): the median time per event of each subject's warm handler."""
-    aws = AwsFixture.named()
-    variants = _variants(subjects, aws, layer, workdir / "warm", without_bytecode_too=False)
+    """Figure (2): the median time per event of each hot-path subject's warm handler."""
+    fixture = Fixture.named()
+    hot_path = [subject for subject in subjects if subject.hot_path]
+    variants = _variants(hot_path, fixture, layer, workdir / "warm", without_bytecode_too=False)
     durations: dict[str, list[float]] = {variant.label: [] for variant in variants}
+    numbers = range(1 + warmup + events)
     handled = {
-        variant.label: [variant.subject.event(number, aws) for number in range(1 + warmup + events)]
+        variant.label: [variant.subject.event(number, fixture) for number in numbers]
         for variant in variants
     }
     for round_number in range(rounds):
@@ -173,6 +198,7 @@ def warm_costs(
                 answers=AWS_ANSWERS,
                 warmup=warmup,
             )
+            _check(variant, run, numbers, fixture)
             durations[variant.label].extend(run.durations)
         logger.info("warm costs: round %d of %d done", round_number + 1, rounds)
     reference = median(durations[REFERENCE.name]) * 1e6

@@ -44,7 +44,7 @@ CHILD_TIMEOUT_SECONDS = 120
 
 
 class LaunchError(RuntimeError):
-    """A child process failed, or its handler did not answer as expected."""
+    """A child process failed, or its handler did not succeed."""
 
 
 def interpreter() -> Path:
@@ -154,8 +154,11 @@ class ChildRun:
     before_import: float
     imported: float
     answered: float
-    statuses: list[int | None]
+    answers: list[Any]
+    """What the handler returned, event by event."""
     modules: int
+    output: str
+    """What it printed (the function's logs), for when it did not succeed."""
     durations: list[float] = field(default_factory=list)
 
     @property
@@ -215,11 +218,4 @@ def launch(
             + finished.stderr.decode(errors="replace")[-3000:]
         )
     result = json.loads(result_path.read_text())
-    run = ChildRun(launched=launched, **result)
-    unexpected = {status for status in run.statuses if status != 200}
-    if unexpected:
-        raise LaunchError(
-            f"{target.function_name} answered {sorted(map(str, unexpected))}, not 200:\n"
-            + finished.stdout.decode(errors="replace")[-3000:]
-        )
-    return run
+    return ChildRun(launched=launched, output=finished.stdout.decode(errors="replace"), **result)

@@ -1,9 +1,10 @@
 """What the benchmark runs: the functions, each one small entry, and the reference.
 
 A function lands -> add a `Subject` to `SUBJECTS`: where `sam build` puts its code, its
-handler, its settings (from the AWS resources of `AwsFixture`) and the event it handles.
-Its cold start and warm cost are then measured against `REFERENCE` in every run. A
-subject's `targets` hold what the issue asks of it; a subject without targets is reported.
+handler, its settings (from the resources of a `Fixture`), the event it handles and how to
+tell that it succeeded. Its cold start (and, for a function on the hot path, its warm cost
+per event) is then measured against `REFERENCE` in every run. A subject's `targets` hold
+what the issue asks of it; a subject without targets is reported.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Target
-from local.lambda_events import function_url_event
+from local.lambda_events import ACCOUNT, REGION, function_url_event
 from local.sample_events import SAMPLE_EVENT
 from local.template import Template
 from p4f.signing import delivery_headers
 
 BENCH = Path(__file__).resolve().parent
 BUILD = BENCH.parent / ".aws-sam" / "build"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-UNREACHABLE_ENDPOINT = "http://127.0.0.1:9"
+UNREACHABLE_URL = "http://127.0.0.1:9"
+"""Nothing listens there: a request that should not be sent fails at once."""
+SANDBOX_KEY = "p4f_test_bench_functions"
+TRACE_ID = "Root=1-6a1b2c3d-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 
 # What every function of the template gets (template.yaml, Globals.Function), and what
 # Lambda itself sets; credentials that reach nothing real.
@@ -34,7 +36,13 @@ COMMON_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "AWS_SESSION_TOKEN": "bench",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    # X-Ray active tracing (Globals: Tracing: Active): segments go to a daemon by UDP.
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "_X_AMZN_TRACE_ID": TRACE_ID,
     "POWERTOOLS_SERVICE_NAME": "p4f-bridge",
     "POWERTOOLS_METRICS_NAMESPACE": "P4fBridge",
     "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -42,58 +50,81 @@ COMMON_ENV = {
 
 
 @dataclass(frozen=True)
-class AwsFixture:
-    """The AWS resources the subjects use, in moto_server or only named (warm runs)."""
+class Fixture:
+    """What the subjects talk to: AWS resources (in a moto_server, or only named for runs
+    whose AWS calls are answered in-process) and the Pay4Feedback sandbox."""
 
     secret: str
     secret_arn: str
+    api_key_secret_arn: str
     table: str
     bus: str
     queue_url: str
-    endpoint_url: str
+    responses_bucket: str
+    aws_url: str
+    sandbox_url: str
 
     @classmethod
-    def named(cls) -> AwsFixture:
-        """Names only: for runs whose AWS calls are answered in-process."""
+    def named(cls) -> Fixture:
+        """Names only; any request that escapes the in-process answers fails at once."""
+        arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret"
         return cls(
             secret="whsec_bench_secret",
-            secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:p4f/webhook-AbCdEf",
+            secret_arn=f"{arn}:p4f/webhook-AbCdEf",
+            api_key_secret_arn=f"{arn}:p4f/api-key-AbCdEf",
             table="idempotency",
             bus="p4f-bridge-events",
             queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/fan-out",
-            # Nothing listens there: a request that escaped the in-process answers fails
-            # here instead of going out to AWS.
-            endpoint_url=UNREACHABLE_ENDPOINT,
+            responses_bucket="cloudformation-responses",
+            aws_url=UNREACHABLE_URL,
+            sandbox_url=UNREACHABLE_URL,
         )
 
     @classmethod
-    def create(cls, endpoint_url: str) -> AwsFixture:
-        """The resources, made in the AWS at `endpoint_url` (a moto_server)."""
-        import boto3
-
+    def create(cls, aws_url: str, sandbox_url: str) -> Fixture:
+        """The resources, made in the AWS at `aws_url` (a moto_server)."""
         named = cls.named()
-        session = boto3.Session(
-            aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION
-        )
-        secret_arn = session.client("secretsmanager", endpoint_url=endpoint_url).create_secret(
-            Name="p4f/webhook-signing", SecretString=named.secret
-        )["ARN"]
-        session.client("dynamodb", endpoint_url=endpoint_url).create_table(
+        secrets = _client("secretsmanager", aws_url)
+        secret_arn = secrets.create_secret(Name="p4f/webhook", SecretString=named.secret)["ARN"]
+        api_key_arn = secrets.create_secret(Name="p4f/api-key", SecretString=SANDBOX_KEY)["ARN"]
+        _client("dynamodb", aws_url).create_table(
             **Template.load().table_definition("IdempotencyTable", named.table)
         )
-        session.client("events", endpoint_url=endpoint_url).create_event_bus(Name=named.bus)
-        queue_url = session.client("sqs", endpoint_url=endpoint_url).create_queue(
-            QueueName="fan-out"
-        )["QueueUrl"]
-        return cls(named.secret, secret_arn, named.table, named.bus, queue_url, endpoint_url)
+        _client("events", aws_url).create_event_bus(Name=named.bus)
+        queue_url = _client("sqs", aws_url).create_queue(QueueName="fan-out")["QueueUrl"]
+        # CloudFormation's ResponseURL is a pre-signed S3 URL: here, a bucket in moto.
+        _client("s3", aws_url).create_bucket(Bucket=named.responses_bucket)
+        return cls(
+            named.secret,
+            secret_arn,
+            api_key_arn,
+            named.table,
+            named.bus,
+            queue_url,
+            named.responses_bucket,
+            aws_url,
+            sandbox_url,
+        )
 
     def env(self) -> dict[str, str]:
-        return COMMON_ENV | {"AWS_ENDPOINT_URL": self.endpoint_url}
+        return COMMON_ENV | {"AWS_ENDPOINT_URL": self.aws_url}
 
 
-# Every operation the subjects call, answered at once by warm runs.
+def _client(service: str, endpoint_url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+# Every operation the hot-path subjects call, answered at once by warm runs.
 AWS_ANSWERS: dict[str, dict[str, Any]] = {
-    "GetSecretValue": {"Name": "p4f/webhook-signing", "SecretString": "whsec_bench_secret"},
+    "GetSecretValue": {"Name": "p4f/webhook", "SecretString": "whsec_bench_secret"},
     "PutItem": {},
     "UpdateItem": {},
     "PutEvents": {"FailedEntryCount": 0, "Entries": [{"EventId": "11111111-2222"}]},
@@ -101,12 +132,46 @@ AWS_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-def webhook_delivery(number: int, aws: AwsFixture) -> dict[str, Any]:
+def webhook_delivery(number: int, fixture: Fixture) -> dict[str, Any]:
     """The sample delivery (events/), signed now, with an event id of its own."""
     event_id = f"evt_bench_{number:08d}"
     body = json.dumps(SAMPLE_EVENT | {"id": event_id}, separators=(",", ":")).encode()
-    headers = delivery_headers(body, aws.secret, event_id=event_id, event_type=SAMPLE_EVENT["type"])
+    headers = delivery_headers(
+        body, fixture.secret, event_id=event_id, event_type=SAMPLE_EVENT["type"]
+    )
     return function_url_event("POST", body, headers, source_ip="203.0.113.7")
+
+
+def answered_200(answer: Any, number: int, fixture: Fixture) -> bool:  # noqa: ARG001
+    return isinstance(answer, dict) and answer.get("statusCode") == 200
+
+
+def subscription_request(number: int, fixture: Fixture) -> dict[str, Any]:
+    """CloudFormation creating the stack's webhook subscription (template.yaml)."""
+    request_id = f"bench-{number:08d}"
+    return {
+        "RequestType": "Create",
+        "ServiceToken": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:subscription-manager",
+        "ResponseURL": f"{fixture.aws_url}/{fixture.responses_bucket}/{request_id}",
+        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/p4f-bridge/1",
+        "RequestId": request_id,
+        "LogicalResourceId": "WebhookSubscription",
+        "ResourceType": "Custom::Pay4FeedbackWebhook",
+        "ResourceProperties": {
+            # The sandbox pings a new subscription; nothing listens here, and it does not retry.
+            "WebhookUrl": f"{UNREACHABLE_URL}/webhook",
+            "Events": ["reward_approved", "payout_completed"],
+            "SecretRotation": "1",
+        },
+    }
+
+
+def cloudformation_told_success(answer: Any, number: int, fixture: Fixture) -> bool:  # noqa: ARG001
+    """The answer PUT to the ResponseURL says SUCCESS."""
+    stored = _client("s3", fixture.aws_url).get_object(
+        Bucket=fixture.responses_bucket, Key=f"bench-{number:08d}"
+    )
+    return bool(json.loads(stored["Body"].read())["Status"] == "SUCCESS")
 
 
 @dataclass(frozen=True)
@@ -123,29 +188,42 @@ class Subject:
     code: Path
     """Its code as built: a folder of .aws-sam/build, or a file for the reference."""
     handler: str
-    env: Callable[[AwsFixture], Mapping[str, str]]
-    event: Callable[[int, AwsFixture], dict[str, Any]]
+    env: Callable[[Fixture], Mapping[str, str]]
+    event: Callable[[int, Fixture], dict[str, Any]]
+    """The `number`th event it handles (each run gets a number of its own)."""
+    succeeded: Callable[[Any, int, Fixture], bool] = answered_200
+    """Whether the handler's answer to event `number` (and what it did) is a success."""
     uses_layer: bool = True
+    hot_path: bool = True
+    """Runs for every event: its warm cost per event is measured too."""
     without_bytecode_too: bool = False
     """Also measure its cold start with a layer that has no .pyc files."""
     targets: Targets = field(default_factory=Targets)
 
 
-def _reference_env(aws: AwsFixture) -> dict[str, str]:
-    return {"WEBHOOK_SECRET": aws.secret, "EVENT_BUS_NAME": aws.bus}
+def _reference_env(fixture: Fixture) -> dict[str, str]:
+    return {"WEBHOOK_SECRET": fixture.secret, "EVENT_BUS_NAME": fixture.bus}
 
 
-def _receiver_env(*, sqs: bool) -> Callable[[AwsFixture], dict[str, str]]:
-    def env(aws: AwsFixture) -> dict[str, str]:
+def _receiver_env(*, sqs: bool) -> Callable[[Fixture], dict[str, str]]:
+    def env(fixture: Fixture) -> dict[str, str]:
         return {
-            "WEBHOOK_SECRET_ARN": aws.secret_arn,
-            "IDEMPOTENCY_TABLE": aws.table,
-            "EVENT_BUS_NAME": aws.bus,
-            "FANOUT_QUEUE_URL": aws.queue_url if sqs else "",
+            "WEBHOOK_SECRET_ARN": fixture.secret_arn,
+            "IDEMPOTENCY_TABLE": fixture.table,
+            "EVENT_BUS_NAME": fixture.bus,
+            "FANOUT_QUEUE_URL": fixture.queue_url if sqs else "",
             "SIGNATURE_TOLERANCE_SECONDS": "300",
         }
 
     return env
+
+
+def _subscription_manager_env(fixture: Fixture) -> dict[str, str]:
+    return {
+        "P4F_API_KEY_SECRET_ARN": fixture.api_key_secret_arn,
+        "P4F_BASE_URL": fixture.sandbox_url,
+        "WEBHOOK_SECRET_ARN": fixture.secret_arn,
+    }
 
 
 REFERENCE = Subject(
@@ -183,5 +261,14 @@ SUBJECTS = (
         ),
     ),
     _webhook_receiver(sqs=True),
+    Subject(
+        name="subscription_manager (Create)",
+        code=BUILD / "SubscriptionManagerFunction",
+        handler="app.lambda_handler",
+        env=_subscription_manager_env,
+        event=subscription_request,
+        succeeded=cloudformation_told_success,
+        hot_path=False,  # once per deployment
+    ),
 )
 """The reference first, then every function."""

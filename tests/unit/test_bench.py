@@ -9,7 +9,7 @@ import pytest
 
 from bench.lambda_env import Launch, function_code, interpreter, launch, runtime_standin
 from bench.report import Row, Target, markdown
-from bench.subjects import AWS_ANSWERS, REFERENCE, AwsFixture
+from bench.subjects import AWS_ANSWERS, REFERENCE, Fixture
 
 
 def test_a_row_compares_with_the_reference_and_its_target() -> None:
@@ -48,17 +48,17 @@ def test_the_runtime_stand_in_has_boto3_and_nothing_of_the_layer(tmp_path: Path)
 
 
 def test_a_warm_run_of_the_reference_answers_every_event(tmp_path: Path) -> None:
-    aws = AwsFixture.named()
+    fixture = Fixture.named()
     code = function_code(REFERENCE.code, tmp_path / "task")
     target = Launch(
         "reference",
         (code, runtime_standin(tmp_path / "runtime")),
-        aws.env() | dict(REFERENCE.env(aws)),
+        fixture.env() | dict(REFERENCE.env(fixture)),
         REFERENCE.handler,
     )
-    events = [REFERENCE.event(number, aws) for number in range(8)]
+    events = [REFERENCE.event(number, fixture) for number in range(8)]
     run = launch(target, events, tmp_path / "run", mode="warm", answers=AWS_ANSWERS, warmup=2)
-    assert run.statuses == [200] * 8
+    assert [answer["statusCode"] for answer in run.answers] == [200] * 8
     assert len(run.durations) == 5  # the first (cold) and two warm-up events are not timed
     assert run.launched < run.started < run.before_import < run.imported < run.answered
     assert not list(code.rglob("*.pyc"))  # nothing written where Lambda could not write
