@@ -1,7 +1,8 @@
 """Secrets from AWS Secrets Manager, parsed, cached for a TTL, re-read on demand.
 
     CachedSecret[T]         fetch, parse (`_parse`), cache for `ttl` seconds; `refresh()`
-    ├── ApiKeySecret        the Pay4Feedback API key: the key itself, or {"api_key": "..."}
+    ├── KeySecret           one key: the key itself, or a JSON object {"<field>": "..."}
+    │   └── ApiKeySecret    the Pay4Feedback API key: the key itself, or {"api_key": "..."}
     └── SigningSecrets      webhook signing secrets: one secret, or a JSON array of them
                             while the sender rotates (old and new both valid for a while)
 
@@ -20,7 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -138,20 +139,32 @@ def _json_or_none(secret_string: str) -> Any:
         return None
 
 
-class ApiKeySecret(CachedSecret[str]):
-    """The Pay4Feedback API key; a `p4f.client.ApiKeyProvider`."""
+class KeySecret(CachedSecret[str]):
+    """One key: the secret's whole value, or the `field` of a JSON object."""
+
+    field: ClassVar[str]
+    """The JSON field that holds the key, e.g. "api_key"."""
+    what: ClassVar[str]
+    """What the key is, for error messages, e.g. "the API key"."""
 
     def _parse(self, secret_string: str) -> str:
         parsed = _json_or_none(secret_string)
         if parsed is None:
             return secret_string
-        if isinstance(parsed, dict) and isinstance(parsed.get("api_key"), str):
-            key: str = parsed["api_key"].strip()
+        if isinstance(parsed, dict) and isinstance(parsed.get(self.field), str):
+            key: str = parsed[self.field].strip()
             if key:
                 return key
         raise SecretFormatError(
-            f'secret {self.secret_id!r} must hold the API key itself or {{"api_key": "..."}}'
+            f'secret {self.secret_id!r} must hold {self.what} itself or {{"{self.field}": "..."}}'
         )
+
+
+class ApiKeySecret(KeySecret):
+    """The Pay4Feedback API key; a `p4f.client.ApiKeyProvider`."""
+
+    field = "api_key"
+    what = "the API key"
 
     def get_api_key(self) -> str:
         return self.get()
