@@ -10,13 +10,18 @@ signing secret (WEBHOOK_SECRET_ARN) to have them accepted.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from local.lambda_events import eventbridge_event, function_url_event, sqs_event, sqs_record
-from p4f.fanout import EVENT_SOURCE, ReceivedEvent, sqs_message
+from p4f.envelope import utc_timestamp
+from p4f.fanout import EVENT_SOURCE, ReceivedEvent, eventbridge_entry, sqs_message
+from p4f.models import EventType
 from p4f.signing import delivery_headers
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -53,6 +58,77 @@ SAMPLE_EVENT: dict[str, Any] = {
         "reviewed_at": "2026-04-19T14:22:51Z",
     },
 }
+
+
+SAMPLE_CAMPAIGN: dict[str, Any] = {
+    "id": SAMPLE_EVENT["data"]["campaign_id"],
+    "name": "Onboarding survey",
+    "description": "Why new users stop before their first project.",
+    "status": "ACTIVE",
+    "reward": {"amount": "5.00", "currency": "USD"},
+    "max_responses": 200,
+    "questions": [
+        {"id": "q_1", "type": "text", "prompt": "What almost stopped you from signing up?"}
+    ],
+    "created_at": "2026-04-18T09:00:00Z",
+    "updated_at": "2026-04-19T14:22:51Z",
+}
+
+SAMPLE_PAYOUT: dict[str, Any] = {
+    "id": "po_7d2c9e41",
+    "response_id": SAMPLE_EVENT["data"]["id"],
+    "campaign_id": SAMPLE_EVENT["data"]["campaign_id"],
+    "respondent": SAMPLE_EVENT["data"]["respondent"],
+    "amount": "5.00",
+    "currency": "USD",
+    "status": "COMPLETED",
+    "failure_reason": None,
+    "completed_at": "2026-04-19T15:02:10Z",
+}
+
+
+def catalogue_event(event_type: EventType) -> dict[str, Any]:
+    """A webhook event body of a catalogue type, carrying the data Pay4Feedback would send."""
+    response = SAMPLE_EVENT["data"]
+    pending = response | {"status": "PENDING", "reviewed_at": None}
+    data: dict[EventType, dict[str, Any]] = {
+        EventType.PING: {"webhook_id": "wh_3a9f0c52"},
+        EventType.CAMPAIGN_CREATED: SAMPLE_CAMPAIGN | {"status": "DRAFT"},
+        EventType.CAMPAIGN_UPDATED: SAMPLE_CAMPAIGN,
+        EventType.CAMPAIGN_PAUSED: SAMPLE_CAMPAIGN | {"status": "PAUSED"},
+        EventType.CAMPAIGN_RESUMED: SAMPLE_CAMPAIGN,
+        EventType.RESPONSE_SUBMITTED: pending | {"quality": None},
+        EventType.RESPONSE_SCORED: pending,
+        EventType.REWARD_APPROVED: response,
+        EventType.REWARD_REJECTED: response
+        | {"status": "REJECTED", "rejection_reason": "The answer does not address the question."},
+        EventType.PAYOUT_COMPLETED: SAMPLE_PAYOUT,
+        EventType.PAYOUT_FAILED: SAMPLE_PAYOUT
+        | {"status": "FAILED", "failure_reason": "The respondent's PayPal account is closed."},
+    }
+    digest = hashlib.sha256(event_type.value.encode()).hexdigest()[:32]
+    return SAMPLE_EVENT | {
+        "id": f"evt_{digest}",
+        "type": event_type.value,
+        "data": data[event_type],
+    }
+
+
+def forwarder_record(
+    body: Mapping[str, Any], *, queue_arn: str, message_id: str | None = None
+) -> dict[str, Any]:
+    """The SQS record a forwarder's queue holds for a webhook event: the EventBridge event
+    the bus rule delivered (p4f.fanout's mapping), whose id follows from the event's."""
+    received = ReceivedEvent.parse(json.dumps(body).encode())
+    entry = eventbridge_entry(received, "p4f-bridge-events")
+    on_bus = eventbridge_event(
+        json.loads(entry["Detail"]),
+        detail_type=entry["DetailType"],
+        source=entry["Source"],
+        event_time=utc_timestamp(received.created_at),
+        event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, received.id)),
+    )
+    return sqs_record(json.dumps(on_bus), queue_arn=queue_arn, message_id=message_id)
 
 
 def _delivery(body: bytes, secret: str, timestamp: int) -> dict[str, Any]:

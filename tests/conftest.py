@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 
 import moto  # noqa: F401 (moto must be imported before any boto3 client is built)
@@ -13,6 +14,21 @@ import pytest
 AWS_REGION = "us-east-1"
 
 LoadFunction = Callable[[str, Mapping[str, str]], ModuleType]
+
+
+@dataclass
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 @pytest.fixture(autouse=True)
