@@ -4,6 +4,7 @@ be told to fail the next ones.
     receiver.inject(Fault(FaultKind.RATE_LIMITED, retry_after=3), times=2)  # 429, Retry-After: 3
     receiver.inject(Fault(FaultKind.SERVER_ERROR))                          # 500
     receiver.inject(Fault(FaultKind.HANG))     # no answer for `hang_seconds`, then 504
+    receiver.inject(Fault(FaultKind.SERVER_ERROR), after=2)   # the third request from now
 
 A service subclasses `RecordingReceiver` with its routes, its `answer` (validating what it
 got the way the real service does) and the shape of its fault answers. Serve `receiver.app`
@@ -80,7 +81,7 @@ class RecordingReceiver(ABC):
         self.hang_seconds = hang_seconds
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._faults: deque[Fault] = deque()
+        self._faults: deque[Fault | None] = deque()
         self.app = Starlette(
             routes=[Route(path, self._handle, methods=["POST"]) for path in self.paths()]
         )
@@ -97,10 +98,11 @@ class RecordingReceiver(ABC):
     def fault_answer(self, request: Request, fault: Fault) -> Response:
         """The service's 429 (with Retry-After) or 500."""
 
-    def inject(self, fault: Fault, times: int = 1) -> None:
-        """Answer the next `times` requests with `fault`."""
+    def inject(self, fault: Fault, times: int = 1, *, after: int = 0) -> None:
+        """Answer `times` requests with `fault`, once `after` more have been answered normally
+        (counted from the faults already queued)."""
         with self._lock:
-            self._faults.extend([fault] * times)
+            self._faults.extend([None] * after + [fault] * times)
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -231,3 +231,10 @@ def test_segment_refuses_another_write_key_and_answers_faults(
     assert send(url, {"batch": [TRACK]}, receiver.write_key).status_code == 200
     assert len(receiver.requests) == 4
     assert receiver.calls() == [TRACK]
+
+
+def test_a_fault_can_wait_for_requests_answered_normally(segment: tuple[LocalSegment, str]) -> None:
+    receiver, url = segment
+    receiver.inject(Fault(FaultKind.SERVER_ERROR), after=2)
+    statuses = [send(url, {"batch": [TRACK]}, receiver.write_key).status_code for _ in range(4)]
+    assert statuses == [200, 200, 500, 200]
