@@ -12,12 +12,15 @@
     └── SecretFormatError   its value is not in the expected form
 
 Values never appear in a repr, a log line or an error message; only the secret's id does.
-boto3 is imported on first use (it is the Lambda runtime's, and costs cold-start time).
+A function that reads secrets calls `keep_secret_values_out_of_logs()` at init, so that
+libraries do not log them either, whatever the log level. boto3 is imported on first use
+(it is the Lambda runtime's, and costs cold-start time).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +30,14 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 DEFAULT_TTL_SECONDS = 300.0
+
+
+def keep_secret_values_out_of_logs() -> None:
+    """Keep libraries from logging secret values at DEBUG: botocore logs each answer's body
+    (a GetSecretValue answer holds the secret), httpx each request's URL at INFO (an
+    incoming webhook's URL is its secret)."""
+    logging.getLogger("botocore.parsers").setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class SecretError(Exception):
