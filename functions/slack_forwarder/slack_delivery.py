@@ -18,8 +18,8 @@
     SlackError (ForwardingError)   Slack did not post the message
     ├── SlackRateLimitedError      429 for longer than the invocation can wait
     ├── SlackUnavailableError      5xx, time-out or lost connection, after the retries
-    ├── SlackRejectedError         Slack refused the message or the destination (its error code)
-    └── SlackSecretError           the Slack secret cannot be read or is not in a known form
+    └── SlackRejectedError         Slack refused the message or the destination (its error code)
+    (and p4f.forwarding's SecretUnavailableError when the Slack secret cannot be used)
 
 No message or log line contains the webhook URL or the bot token.
 """
@@ -38,9 +38,9 @@ from aws_lambda_powertools import Logger
 from slack_messages import DEFAULT_DASHBOARD_URL, DashboardLinks, SlackMessage, render
 
 from p4f import settings as env_readers
-from p4f.forwarding import Deadline, ForwardingError, OutOfTimeError
+from p4f.forwarding import Deadline, ForwardingError, OutOfTimeError, read_secret
 from p4f.retries import RetryPolicy, retry_after
-from p4f.secrets import CachedSecret, SecretError, SecretFormatError
+from p4f.secrets import CachedSecret, SecretFormatError
 
 if TYPE_CHECKING:
     from p4f.forwarding import QueuedEvent
@@ -117,10 +117,6 @@ class SlackRejectedError(SlackError):
             todo = "the message itself was refused: report this as a p4f-bridge bug"
         shown = f" ({'; '.join(details[:3])})" if details else ""
         super().__init__(f"Slack refused the message: {error}{shown}; {todo}")
-
-
-class SlackSecretError(SlackError):
-    """The Slack secret cannot be read, or is not in a form the forwarder knows."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +213,7 @@ class SlackForwarder:
 
     def _deliver(self, message: SlackMessage, deadline: Deadline) -> None:
         failures = rate_limit_waits = 0
-        destination = self._destination()
+        destination = read_secret(self._secret)
         rechecked = False
         while True:
             self._pace(deadline)
@@ -238,17 +234,11 @@ class SlackForwarder:
                 if exc.error not in _DESTINATION_ERRORS or rechecked:
                     raise
                 rechecked = True
-                fresh = self._destination(fresh=True)
+                fresh = read_secret(self._secret, fresh=True)
                 if fresh == destination:
                     raise
                 logger.info("the Slack secret changed since it was read; sending again")
                 destination = fresh
-
-    def _destination(self, *, fresh: bool = False) -> SlackDestination:
-        try:
-            return self._secret.refresh() if fresh else self._secret.get()
-        except SecretError as exc:
-            raise SlackSecretError(f"the Slack secret cannot be used: {exc}") from exc
 
     def _pace(self, deadline: Deadline) -> None:
         """Wait until `send_interval` has passed since the last request."""

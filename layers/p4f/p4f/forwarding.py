@@ -14,9 +14,10 @@ with the records that were not delivered (`batchItemFailures`): SQS delivers tho
 and after the queue's maxReceiveCount moves them to the dead-letter queue, whose alarm
 fires. Nothing is dropped, and one bad record does not make nine good ones go out twice.
 
-    ForwardingError         an event was not delivered; its record is reported failed
-    ├── PoisonRecordError   the record is not a Pay4Feedback event from the bridge's bus
-    └── OutOfTimeError      the invocation's time ran out before the event was sent
+    ForwardingError             an event was not delivered; its record is reported failed
+    ├── PoisonRecordError       the record is not a Pay4Feedback event from the bridge's bus
+    ├── OutOfTimeError          the invocation's time ran out before the event was sent
+    └── SecretUnavailableError  the service's secret cannot be read, or is not in its form
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ from pydantic import JsonValue, ValidationError
 
 from p4f.fanout import EVENT_SOURCE
 from p4f.models import ApiModel, WebhookEvent
+from p4f.secrets import SecretError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
+    from p4f.secrets import CachedSecret
 
 logger = Logger(child=True)
 
@@ -60,6 +64,20 @@ class PoisonRecordError(ForwardingError):
 
 class OutOfTimeError(ForwardingError):
     """The invocation's time ran out before the event was sent."""
+
+
+class SecretUnavailableError(ForwardingError):
+    """The service's secret cannot be read, or is not in the form the forwarder needs."""
+
+
+def read_secret[T](secret: CachedSecret[T], *, fresh: bool = False) -> T:
+    """The secret's value (read afresh if `fresh`); a deployment mistake or an outage of
+    Secrets Manager fails the records, which come back and end in the DLQ, instead of the
+    invocation."""
+    try:
+        return secret.refresh() if fresh else secret.get()
+    except SecretError as exc:
+        raise SecretUnavailableError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
