@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from local.lambda_events import eventbridge_event, function_url_event, sqs_event, sqs_record
+from local.lambda_events import (
+    ACCOUNT,
+    REGION,
+    eventbridge_event,
+    function_url_event,
+    sqs_event,
+    sqs_record,
+)
+from local.template import Template
 from p4f.envelope import utc_timestamp
 from p4f.fanout import EVENT_SOURCE, ReceivedEvent, eventbridge_entry, sqs_message
 from p4f.models import EventType
@@ -131,6 +139,26 @@ def forwarder_record(
     return sqs_record(json.dumps(on_bus), queue_arn=queue_arn, message_id=message_id)
 
 
+FORWARDER_EVENT_TYPES = {
+    "slack_forwarder": "SlackEventTypes",
+    "segment_forwarder": "SegmentEventTypes",
+}
+"""Each forwarder, and the template Parameter whose default says which types it gets."""
+
+
+def forwarder_batch(function: str) -> dict[str, Any]:
+    """The SQS batch a forwarder gets: one event of each type its rule lets through by
+    default (the template's Parameter), as its queue holds them."""
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{function.replace('_', '-')}"
+    types = Template.load().default(FORWARDER_EVENT_TYPES[function]).split(",")
+    return sqs_event(
+        [
+            forwarder_record(catalogue_event(EventType(t)), queue_arn=queue_arn, message_id=t)
+            for t in types
+        ]
+    )
+
+
 def _delivery(body: bytes, secret: str, timestamp: int) -> dict[str, Any]:
     headers = delivery_headers(
         body,
@@ -163,6 +191,10 @@ def samples(timestamp: int) -> dict[str, dict[str, Any]]:
                 )
             ]
         ),
+        **{
+            f"{function}/sqs_batch.json": forwarder_batch(function)
+            for function in FORWARDER_EVENT_TYPES
+        },
         "event_bus/reward_approved.json": eventbridge_event(
             SAMPLE_EVENT,
             detail_type=received.type,

@@ -18,7 +18,7 @@ from segment_delivery import SegmentForwarder
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.recording import Fault, FaultKind
-from local.sample_events import catalogue_event, forwarder_record
+from local.sample_events import EVENTS_DIR, catalogue_event, forwarder_record
 from local.segment_receiver import MAX_REQUEST_BYTES, LocalSegment
 from p4f.models import EventType
 from tests.conftest import LoadFunction
@@ -119,6 +119,13 @@ def test_a_batch_of_ten_events_is_one_request_of_ten_track_calls(forwarder: Forw
     assert [c["messageId"] for c in calls] == [event_id(r) for r in records]
     assert EMAIL not in request.body  # byte-wise: no e-mail without the Parameter
     assert b"did not say if the trial needs a card" not in request.body
+
+
+def test_the_committed_sample_batch_is_one_request(forwarder: Forwarder) -> None:
+    records = json.loads((EVENTS_DIR / "segment_forwarder" / "sqs_batch.json").read_text())
+    assert forwarder.handle(records["Records"]) == []
+    assert forwarder.requests_sent() == 1
+    assert len(forwarder.segment.calls()) == len(records["Records"]) == 10
 
 
 def test_the_app_as_built_at_init_sends_with_its_own_clients(

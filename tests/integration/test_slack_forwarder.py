@@ -19,7 +19,7 @@ from slack_messages import DashboardLinks
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.recording import Fault, FaultKind
-from local.sample_events import catalogue_event, forwarder_record
+from local.sample_events import EVENTS_DIR, catalogue_event, forwarder_record
 from local.slack_receiver import LocalSlack
 from p4f.models import EventType
 from p4f.retries import RetryPolicy
@@ -142,6 +142,12 @@ def test_a_full_batch_is_posted_in_order_one_request_per_event_one_a_second(
     assert [m["blocks"][-1]["elements"][1]["text"].split("`")[1] for m in messages] == types
     assert messages[1]["blocks"][0]["text"]["text"] == ":new: Campaign created: Onboarding survey"
     assert forwarder.fake.sleeps == [1.0] * 9  # paced: Slack allows about one a second
+
+
+def test_the_committed_sample_batch_is_posted_whole(forwarder: Forwarder) -> None:
+    records = json.loads((EVENTS_DIR / "slack_forwarder" / "sqs_batch.json").read_text())
+    assert forwarder.handle(records["Records"]) == []
+    assert len(forwarder.slack.messages()) == len(records["Records"]) == 9
 
 
 def test_the_bot_mode_posts_to_its_channel_with_its_token(bot: Forwarder) -> None:
