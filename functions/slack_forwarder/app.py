@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 from aws_lambda_powertools import Logger, Metrics
-from botocore.config import Config
 from slack_delivery import Settings, SlackForwarder, SlackSecret, SlackTiming
 from slack_messages import DashboardLinks
 
 from p4f import __version__
 from p4f.forwarding import forward_batch
-from p4f.secrets import keep_secret_values_out_of_logs
+from p4f.secrets import keep_secret_values_out_of_logs, secretsmanager_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -27,16 +25,12 @@ if TYPE_CHECKING:
 
 keep_secret_values_out_of_logs()
 
-AWS_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 3})
-
 logger = Logger()
 metrics = Metrics()
 
 settings = Settings.from_env(os.environ)
 timing = SlackTiming()
-secret = SlackSecret(
-    settings.slack_secret_arn, boto3_client=boto3.client("secretsmanager", config=AWS_CONFIG)
-)
+secret = SlackSecret(settings.slack_secret_arn, boto3_client=secretsmanager_client())
 http = httpx.Client(
     timeout=timing.request_timeout, headers={"User-Agent": f"p4f-bridge/{__version__}"}
 )

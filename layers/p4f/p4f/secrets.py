@@ -127,18 +127,22 @@ class CachedSecret[T]:
 
     def _secretsmanager(self) -> SecretsManagerClient:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.client(
-                "secretsmanager",
-                config=Config(
-                    connect_timeout=2,
-                    read_timeout=3,
-                    retries={"max_attempts": 3, "mode": "standard"},
-                ),
-            )
+            self._client = secretsmanager_client()
         return self._client
+
+
+def secretsmanager_client() -> SecretsManagerClient:
+    """A Secrets Manager client with short time-outs and a few retries; build it at init
+    and pass it as `boto3_client=` to have it ready before the first invocation."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "secretsmanager",
+        config=Config(
+            connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
+        ),
+    )
 
 
 def _json_or_none(secret_string: str) -> Any:
