@@ -95,8 +95,7 @@ SAMPLE_PAYOUT: dict[str, Any] = {
 }
 
 
-def catalogue_event(event_type: EventType) -> dict[str, Any]:
-    """A webhook event body of a catalogue type, carrying the data Pay4Feedback would send."""
+def _catalogue_data(event_type: EventType) -> dict[str, Any]:
     response = SAMPLE_EVENT["data"]
     pending = response | {"status": "PENDING", "reviewed_at": None}
     data: dict[EventType, dict[str, Any]] = {
@@ -114,12 +113,16 @@ def catalogue_event(event_type: EventType) -> dict[str, Any]:
         EventType.PAYOUT_FAILED: SAMPLE_PAYOUT
         | {"status": "FAILED", "failure_reason": "The respondent's PayPal account is closed."},
     }
-    digest = hashlib.sha256(event_type.value.encode()).hexdigest()[:32]
-    return SAMPLE_EVENT | {
-        "id": f"evt_{digest}",
-        "type": event_type.value,
-        "data": data[event_type],
-    }
+    return data[event_type]
+
+
+def catalogue_event(event_type: EventType | str, **data: Any) -> dict[str, Any]:
+    """A webhook event body of `event_type`: for a catalogue type, with the data Pay4Feedback
+    would send (fields in `data` replacing its own); for any other type, `data` alone."""
+    known = event_type in set(EventType)
+    fields = _catalogue_data(EventType(event_type)) if known else {}
+    digest = hashlib.sha256(str(event_type).encode()).hexdigest()[:32]
+    return SAMPLE_EVENT | {"id": f"evt_{digest}", "type": str(event_type), "data": fields | data}
 
 
 def forwarder_record(
@@ -152,10 +155,7 @@ def forwarder_batch(function: str) -> dict[str, Any]:
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{function.replace('_', '-')}"
     types = Template.load().default(FORWARDER_EVENT_TYPES[function]).split(",")
     return sqs_event(
-        [
-            forwarder_record(catalogue_event(EventType(t)), queue_arn=queue_arn, message_id=t)
-            for t in types
-        ]
+        [forwarder_record(catalogue_event(t), queue_arn=queue_arn, message_id=t) for t in types]
     )
 
 

@@ -48,9 +48,8 @@ class Forwarder:
 
 def record(event_type: EventType, message_id: str, **data: Any) -> dict[str, Any]:
     """A record of a catalogue event with an id of its own (its type's sample id + message id)."""
-    body = catalogue_event(event_type)
+    body = catalogue_event(event_type, **data)
     body["id"] = f"{body['id']}-{message_id}"
-    body["data"] = body["data"] | data
     return forwarder_record(body, queue_arn=QUEUE_ARN, message_id=message_id)
 
 

@@ -19,11 +19,11 @@ from slack_messages import DashboardLinks
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.recording import Fault, FaultKind
-from local.sample_events import EVENTS_DIR, catalogue_event, forwarder_record
+from local.sample_events import EVENTS_DIR
 from local.slack_receiver import LocalSlack
 from p4f.models import EventType
 from p4f.retries import RetryPolicy
-from tests.conftest import FakeTime, LoadFunction
+from tests.conftest import FakeTime, LoadFunction, queued_record
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:slack-forwarder"
 CHANNEL = "C0LOCAL0001"
@@ -70,15 +70,8 @@ class Forwarder:
         return [request.status for request in self.slack.requests]
 
 
-def record(event_type: EventType | str, message_id: str, **data: Any) -> dict[str, Any]:
-    body = catalogue_event(EventType(event_type) if event_type in EventType else EventType.PING)
-    body["type"] = str(event_type)
-    body["data"] = body["data"] | data
-    return forwarder_record(body, queue_arn=QUEUE_ARN, message_id=message_id)
-
-
 def batch(*types: EventType) -> list[dict[str, Any]]:
-    return [record(event_type, f"m-{i}") for i, event_type in enumerate(types)]
+    return [queued_record(event_type, f"m-{i}") for i, event_type in enumerate(types)]
 
 
 def ids(records: list[dict[str, Any]]) -> list[str]:
@@ -264,16 +257,18 @@ def test_a_rotated_webhook_url_is_read_again_when_slack_refuses_the_old_one(
 
 def test_a_poison_record_is_reported_and_the_others_posted(forwarder: Forwarder) -> None:
     records = [
-        record(EventType.REWARD_APPROVED, "m-0"),
+        queued_record(EventType.REWARD_APPROVED, "m-0"),
         sqs_record("not an event", queue_arn=QUEUE_ARN, message_id="m-poison"),
-        record(EventType.PAYOUT_FAILED, "m-2"),
+        queued_record(EventType.PAYOUT_FAILED, "m-2"),
     ]
     assert forwarder.handle(records) == ["m-poison"]
     assert len(forwarder.slack.messages()) == 2
 
 
 def test_an_unknown_event_type_gets_the_generic_message(forwarder: Forwarder) -> None:
-    records = [record("respondent_banned", "m-0", respondent_id="resp_9", email="x@example.com")]
+    records = [
+        queued_record("respondent_banned", "m-0", respondent_id="resp_9", email="x@example.com")
+    ]
     assert forwarder.handle(records) == []
     [message] = forwarder.slack.messages()
     assert message["text"] == "Pay4Feedback event respondent_banned"

@@ -22,19 +22,13 @@ from local.segment_receiver import batch_problems
 from p4f import __version__
 from p4f.forwarding import QueuedEvent, read_record
 from p4f.models import EventType
+from tests.conftest import FORWARDER_QUEUE_ARN, queued_event
 
 EMAIL = "ana@example.com"
 ANSWER = "The pricing page did not say if the trial needs a card."
 TENANT = SAMPLE_EVENT["tenant_id"]
 CAMPAIGN_ID = SAMPLE_EVENT["data"]["campaign_id"]
 RESPONSE_ID = SAMPLE_EVENT["data"]["id"]
-
-
-def queued(event_type: EventType | str, **data: Any) -> QueuedEvent:
-    body = catalogue_event(EventType(event_type) if event_type in EventType else EventType.PING)
-    body["type"] = str(event_type)
-    body["data"] = body["data"] | data
-    return read_record(SQSRecord(forwarder_record(body, queue_arn="arn:aws:sqs:::q")))
 
 
 def decoded(item: QueuedEvent, *, personal_data: bool = False) -> list[dict[str, Any]]:
@@ -160,7 +154,7 @@ def test_the_cases_cover_the_whole_catalogue() -> None:
 def test_each_event_is_one_track_call_by_segments_spec(
     event_type: EventType, who: dict[str, str], properties: dict[str, Any]
 ) -> None:
-    item = queued(event_type)
+    item = queued_event(event_type)
     [track] = decoded(item)
     assert track == {
         "type": "track",
@@ -177,14 +171,14 @@ def test_each_event_is_one_track_call_by_segments_spec(
 def test_without_permission_no_email_and_no_answer_is_anywhere_in_the_calls(
     event_type: EventType,
 ) -> None:
-    encoded = b"".join(calls_for(queued(event_type), personal_data=False))
+    encoded = b"".join(calls_for(queued_event(event_type), personal_data=False))
     assert EMAIL.encode() not in encoded
     assert ANSWER.encode() not in encoded
     assert b"identify" not in encoded
 
 
 def test_with_permission_an_identify_with_the_email_comes_first_and_answers_are_sent() -> None:
-    item = queued(EventType.REWARD_APPROVED)
+    item = queued_event(EventType.REWARD_APPROVED)
     identify, track = decoded(item, personal_data=True)
     assert identify == {
         "type": "identify",
@@ -205,12 +199,14 @@ def test_with_permission_an_identify_with_the_email_comes_first_and_answers_are_
 
 def test_with_permission_but_no_email_there_is_no_identify() -> None:
     respondent = {"id": "resp_4b1e9c", "email": None}
-    [track] = decoded(queued(EventType.PAYOUT_COMPLETED, respondent=respondent), personal_data=True)
+    [track] = decoded(
+        queued_event(EventType.PAYOUT_COMPLETED, respondent=respondent), personal_data=True
+    )
     assert track["type"] == "track"
 
 
 def test_an_unknown_type_sends_ids_and_status_with_its_respondent_as_user() -> None:
-    item = queued(
+    item = queued_event(
         "respondent_banned",
         respondent={"id": "resp_9", "email": EMAIL},
         status="BANNED",
@@ -219,15 +215,15 @@ def test_an_unknown_type_sends_ids_and_status_with_its_respondent_as_user() -> N
     [track] = decoded(item)
     assert track["event"] == "Respondent Banned"
     assert track["userId"] == "resp_9"
-    assert track["properties"] == {"webhook_id": "wh_3a9f0c52", "status": "BANNED"}
+    assert track["properties"] == {"status": "BANNED"}
     identify, _ = decoded(item, personal_data=True)
     assert identify["traits"] == {"email": EMAIL}
 
 
 def test_an_unknown_type_with_a_respondent_id_uses_it_and_else_the_tenant() -> None:
-    [track] = decoded(queued("respondent_banned", respondent_id="resp_7"))
+    [track] = decoded(queued_event("respondent_banned", respondent_id="resp_7"))
     assert track["userId"] == "resp_7"
-    [anonymous] = decoded(queued("respondent_banned", respondent="not an object"))
+    [anonymous] = decoded(queued_event("respondent_banned", respondent="not an object"))
     assert anonymous["anonymousId"] == TENANT
 
 
@@ -238,7 +234,7 @@ def test_a_message_id_of_100_characters_or_more_becomes_a_stable_digest() -> Non
     assert message_id(long_id) != message_id(long_id + "y")
     assert len(message_id(long_id)) < 100
     body = catalogue_event(EventType.REWARD_APPROVED) | {"id": long_id}
-    item = read_record(SQSRecord(forwarder_record(body, queue_arn="arn:aws:sqs:::q")))
+    item = read_record(SQSRecord(forwarder_record(body, queue_arn=FORWARDER_QUEUE_ARN)))
     identify, track = decoded(item, personal_data=True)
     assert track["messageId"] == message_id(long_id)
     assert identify["messageId"] == message_id(f"{long_id}:identify")
@@ -246,7 +242,7 @@ def test_a_message_id_of_100_characters_or_more_becomes_a_stable_digest() -> Non
 
 def test_a_call_over_32_kb_drops_its_largest_properties_and_says_so() -> None:
     answers = [{"question_id": "q", "prompt": "Why?", "value": "a" * 40_000}]
-    item = queued(EventType.REWARD_REJECTED, answers=answers, rejection_reason="r" * 20_000)
+    item = queued_event(EventType.REWARD_REJECTED, answers=answers, rejection_reason="r" * 20_000)
     encoded = calls_for(item, personal_data=True)
     assert all(len(call) <= MAX_CALL_BYTES for call in encoded)
     _, track = decoded(item, personal_data=True)
@@ -258,7 +254,7 @@ def test_a_call_over_32_kb_drops_its_largest_properties_and_says_so() -> None:
 
 
 def test_ids_and_status_are_never_dropped_and_a_call_too_large_with_them_fails() -> None:
-    item = queued(EventType.PAYOUT_FAILED, id="p" * 40_000, failure_reason="x" * 1_000)
+    item = queued_event(EventType.PAYOUT_FAILED, id="p" * 40_000, failure_reason="x" * 1_000)
     with pytest.raises(
         SegmentCallTooLargeError, match="more than the 32000 Segment takes"
     ) as raised:

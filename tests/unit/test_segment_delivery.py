@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
-from moto import mock_aws
 from segment_delivery import MAX_REQUEST_BYTES, Settings, WriteKeySecret, pack_requests
 
 from p4f.secrets import SecretFormatError
@@ -17,12 +14,6 @@ from p4f.settings import ConfigurationError
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
-
-
-@pytest.fixture
-def secretsmanager() -> Iterator[SecretsManagerClient]:
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
 
 
 @pytest.mark.parametrize("value", ["wk_s3cr3t", '{"write_key": "wk_s3cr3t"}', " wk_s3cr3t\n"])

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 import pytest
-from moto import mock_aws
 from slack_delivery import (
     DEFAULT_API_URL,
     BotChannel,
@@ -31,12 +28,6 @@ if TYPE_CHECKING:
 
 WEBHOOK_URL = "https://hooks.slack.com/services/T0/B0/s3cr3tpart"
 TOKEN = "xoxb-1234-s3cr3t"
-
-
-@pytest.fixture
-def secretsmanager() -> Iterator[SecretsManagerClient]:
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
 
 
 def read(secretsmanager: SecretsManagerClient, value: str) -> IncomingWebhook | BotChannel:

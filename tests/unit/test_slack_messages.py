@@ -7,25 +7,16 @@ import json
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from slack_messages import MESSAGE_BUDGET, DashboardLinks, SlackMessage, clip, escape, render
 
-from local.sample_events import catalogue_event, forwarder_record
 from local.slack_receiver import message_problems
-from p4f.forwarding import QueuedEvent, read_record
 from p4f.models import EventType
+from tests.conftest import queued_event
 
 LINKS = DashboardLinks("https://dashboard.example")
 CAMPAIGN_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 RESPONSE_ID = "0c2d6f4e-8a1b-4c3d-9e5f-6a7b8c9d0e1f"
 EMAIL = "ana@example.com"
-
-
-def queued(event_type: EventType | str, **data: Any) -> QueuedEvent:
-    body = catalogue_event(EventType(event_type) if event_type in EventType else EventType.PING)
-    body["type"] = str(event_type)
-    body["data"] = body["data"] | data
-    return read_record(SQSRecord(forwarder_record(body, queue_arn="arn:aws:sqs:::q")))
 
 
 def valid(message: SlackMessage) -> str:
@@ -121,7 +112,7 @@ def test_the_cases_cover_the_whole_catalogue() -> None:
 def test_every_catalogue_event_renders_a_readable_valid_message(
     event_type: EventType, header: str, fields: dict[str, str], texts: list[str]
 ) -> None:
-    item = queued(event_type)
+    item = queued_event(event_type)
     message = render(item, LINKS)
     everything = valid(message)
     assert header_of(message) == header
@@ -137,23 +128,23 @@ def test_every_catalogue_event_renders_a_readable_valid_message(
 
 def test_answers_appear_only_where_they_are_the_news() -> None:
     answer = "did not say if the trial needs a card"
-    assert answer in valid(render(queued(EventType.RESPONSE_SUBMITTED), LINKS))
-    assert answer not in valid(render(queued(EventType.REWARD_APPROVED), LINKS))
+    assert answer in valid(render(queued_event(EventType.RESPONSE_SUBMITTED), LINKS))
+    assert answer not in valid(render(queued_event(EventType.REWARD_APPROVED), LINKS))
 
 
 def test_an_unscored_response_says_so() -> None:
-    message = render(queued(EventType.RESPONSE_SCORED, quality=None), LINKS)
+    message = render(queued_event(EventType.RESPONSE_SCORED, quality=None), LINKS)
     assert header_of(message) == ":bar_chart: Response scored: no score"
     assert "Score" not in fields_of(message)
 
 
 def test_a_rejection_without_a_reason_says_none_was_given() -> None:
-    message = render(queued(EventType.REWARD_REJECTED, rejection_reason=None), LINKS)
+    message = render(queued_event(EventType.REWARD_REJECTED, rejection_reason=None), LINKS)
     assert "*Reason*\\nNo reason was given." in valid(message)
 
 
 def test_an_unknown_type_gets_a_generic_message_with_ids_and_status_only() -> None:
-    item = queued(
+    item = queued_event(
         "respondent_banned",
         respondent_id="resp_9",
         campaign_id=CAMPAIGN_ID,
@@ -165,7 +156,6 @@ def test_an_unknown_type_gets_a_generic_message_with_ids_and_status_only() -> No
     everything = valid(message)
     assert header_of(message) == ":information_source: Pay4Feedback event respondent_banned"
     assert fields_of(message) == {
-        "webhook_id": "wh_3a9f0c52",
         "respondent_id": "resp_9",
         "campaign_id": CAMPAIGN_ID,
         "status": "BANNED",
@@ -180,7 +170,7 @@ def test_very_long_answers_fill_the_budget_and_the_rest_is_counted() -> None:
         {"question_id": f"q{i}", "prompt": f"Question {i}?", "value": f"answer{i} " * 2_000}
         for i in range(12)
     ]
-    message = render(queued(EventType.RESPONSE_SUBMITTED, answers=answers), LINKS)
+    message = render(queued_event(EventType.RESPONSE_SUBMITTED, answers=answers), LINKS)
     everything = valid(message)
     assert len(json.dumps(message["blocks"], ensure_ascii=False)) <= MESSAGE_BUDGET
     shown = [b for b in message["blocks"] if "text" in b and "Question" in b["text"]["text"]]  # type: ignore[typeddict-item]
@@ -191,7 +181,7 @@ def test_very_long_answers_fill_the_budget_and_the_rest_is_counted() -> None:
 
 def test_a_very_long_reason_is_cut_at_a_word_and_the_message_stays_valid() -> None:
     reason = "Spam. " + "The answer repeats itself. " * 2_000
-    message = render(queued(EventType.REWARD_REJECTED, rejection_reason=reason), LINKS)
+    message = render(queued_event(EventType.REWARD_REJECTED, rejection_reason=reason), LINKS)
     valid(message)
     [note] = [b for b in message["blocks"] if "Reason" in json.dumps(b)]
     text = note["text"]["text"]  # type: ignore[typeddict-item]
@@ -203,7 +193,7 @@ def test_a_very_long_reason_is_cut_at_a_word_and_the_message_stays_valid() -> No
 
 def test_everything_at_once_too_long_still_fits() -> None:
     long_id = "x" * 5_000
-    item = queued(
+    item = queued_event(
         EventType.RESPONSE_SCORED,
         id=long_id,
         campaign_id=long_id,
@@ -218,7 +208,7 @@ def test_everything_at_once_too_long_still_fits() -> None:
 
 
 def test_a_very_long_campaign_name_is_cut_in_the_header_and_the_fallback() -> None:
-    message = render(queued(EventType.CAMPAIGN_CREATED, name="Onboarding " * 100), LINKS)
+    message = render(queued_event(EventType.CAMPAIGN_CREATED, name="Onboarding " * 100), LINKS)
     valid(message)
     assert len(header_of(message)) <= 150
     assert header_of(message).endswith("Onboarding…")
@@ -228,7 +218,7 @@ def test_a_very_long_campaign_name_is_cut_in_the_header_and_the_fallback() -> No
 def test_mentions_and_links_in_what_people_wrote_are_shown_not_acted_on() -> None:
     value = "<!channel> see <https://evil.example|this> & more"
     answers = [{"question_id": "q", "prompt": "Any <@U123> thoughts?", "value": value}]
-    everything = valid(render(queued(EventType.RESPONSE_SUBMITTED, answers=answers), LINKS))
+    everything = valid(render(queued_event(EventType.RESPONSE_SUBMITTED, answers=answers), LINKS))
     assert "&lt;!channel&gt; see &lt;https://evil.example|this&gt; &amp; more" in everything
     assert "Any &lt;@U123&gt; thoughts?" in everything
     assert "<!channel>" not in everything
