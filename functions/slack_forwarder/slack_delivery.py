@@ -7,8 +7,9 @@
                       about one message a second per channel);
                     - a 429's Retry-After is waited out while the invocation has time for the
                       wait and one more attempt; otherwise that record fails, and so does every
-                      later record of the batch, unsent (going on after a 429 risks the app
-                      being disabled);
+                      record until the pause is over, unsent, in this invocation and the next
+                      ones of the container (going on after a 429 risks the app being
+                      disabled);
                     - 5xx answers, time-outs and lost connections are retried with backoff,
                       then the record fails;
                     - a destination Slack refuses (invalid_auth, no_service, ...) is read from
@@ -189,24 +190,24 @@ class SlackForwarder:
         self._clock = clock
         self._sleep = sleep
         self._last_sent: float | None = None
+        self._quiet_until = 0.0
+        """After a 429: no request before this time (self._clock's)."""
 
     def forward(self, batch: Sequence[QueuedEvent], seconds: float) -> dict[str, ForwardingError]:
         """Post a message for each event within `seconds`; the failures by SQS message id."""
         deadline = Deadline(seconds, self._clock)
         failures: dict[str, ForwardingError] = {}
-        halted: SlackRateLimitedError | None = None
         for queued in batch:
-            if halted is not None:
+            pause = max(0.0, self._quiet_until - self._clock())
+            if pause and not deadline.allows(pause + self._timing.request_timeout):
                 failures[queued.message_id] = SlackRateLimitedError(
-                    f"not sent: Slack rate-limited an earlier message of this batch for "
-                    f"{halted.retry_after:g}s, longer than the invocation could wait",
-                    halted.retry_after,
+                    f"not sent: Slack asked for a pause after a 429 that lasts {pause:g}s more, "
+                    "longer than this invocation can wait",
+                    pause,
                 )
                 continue
             try:
                 self._deliver(render(queued, self._links), deadline)
-            except SlackRateLimitedError as exc:
-                failures[queued.message_id] = halted = exc
             except ForwardingError as exc:
                 failures[queued.message_id] = exc
         return failures
@@ -221,6 +222,7 @@ class SlackForwarder:
                 self._post(destination, message, deadline)
                 return
             except SlackRateLimitedError as exc:
+                self._quiet_until = self._clock() + exc.retry_after
                 rate_limit_waits += 1
                 if rate_limit_waits > self._timing.retry.max_rate_limit_waits:
                     raise
@@ -241,14 +243,16 @@ class SlackForwarder:
                 destination = fresh
 
     def _pace(self, deadline: Deadline) -> None:
-        """Wait until `send_interval` has passed since the last request."""
+        """Wait until the next request may go."""
         if self._until_next_send() > 0:
             self._wait(0.0, deadline, OutOfTimeError("no time was left to send the message"))
 
     def _until_next_send(self) -> float:
-        if self._last_sent is None:
-            return 0.0
-        return max(0.0, self._timing.send_interval - (self._clock() - self._last_sent))
+        """Seconds until a request may go: `send_interval` after the last one, and not
+        before a 429's pause is over."""
+        now = self._clock()
+        paced = now if self._last_sent is None else self._last_sent + self._timing.send_interval
+        return max(0.0, paced - now, self._quiet_until - now)
 
     def _wait(self, seconds: float, deadline: Deadline, cause: ForwardingError) -> None:
         """Sleep `seconds`, and at least until the next request is allowed; or raise `cause`

@@ -145,7 +145,8 @@ def render(queued: QueuedEvent, links: DashboardLinks) -> SlackMessage:
             content = _payout(event, resource, links)
         case Ping():
             content = _Content(
-                ("Open Pay4Feedback", links.base_url), "", [("Webhook", resource.webhook_id)]
+                link=("Open Pay4Feedback", links.base_url),
+                fields=[("Webhook", resource.webhook_id)],
             )
         case _:
             content = _unknown(event, links)

@@ -183,13 +183,29 @@ def test_a_429_the_invocation_cannot_wait_out_fails_it_and_every_later_record_un
     assert 30.0 not in forwarder.fake.sleeps
 
 
-def test_a_429_that_keeps_coming_fails_the_batch_after_the_allowed_waits(
+def test_the_pause_a_429_asks_for_holds_for_the_containers_next_invocations(
+    forwarder: Forwarder,
+) -> None:
+    records = batch(*[EventType.REWARD_APPROVED] * 4)
+    forwarder.slack.inject(Fault(FaultKind.RATE_LIMITED, retry_after=30))
+    assert forwarder.handle(records[:2], seconds=10) == ids(records[:2])
+    forwarder.fake.sleep(20)  # new events arrive 20 s later: Slack's pause has 10 s to go
+    assert forwarder.handle(records[2:], seconds=5) == ids(records[2:])
+    assert forwarder.statuses() == [429]
+    assert forwarder.handle(records[2:], seconds=30) == []  # this one can wait the 10 s
+    assert forwarder.statuses() == [429, 200, 200]
+    assert forwarder.fake.sleeps[-2:] == [10.0, 1.0]
+
+
+def test_a_429_that_keeps_coming_fails_the_message_after_the_allowed_waits(
     forwarder: Forwarder,
 ) -> None:
     records = batch(EventType.REWARD_APPROVED, EventType.PAYOUT_COMPLETED)
-    forwarder.slack.inject(Fault(FaultKind.RATE_LIMITED, retry_after=1), times=3)
-    assert forwarder.handle(records) == ids(records)
-    assert forwarder.statuses() == [429, 429, 429]
+    forwarder.slack.inject(Fault(FaultKind.RATE_LIMITED, retry_after=2), times=3)
+    assert forwarder.handle(records) == ids(records[:1])
+    # The next message waits out the last Retry-After before it goes.
+    assert forwarder.statuses() == [429, 429, 429, 200]
+    assert forwarder.fake.sleeps == [2.0, 2.0, 2.0]
 
 
 def test_5xx_and_time_outs_are_retried_with_backoff(forwarder: Forwarder) -> None:
