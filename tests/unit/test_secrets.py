@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from p4f.secrets import (
     ApiKeySecret,
@@ -21,12 +18,6 @@ from p4f.secrets import (
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
-
-
-@pytest.fixture
-def secretsmanager() -> Iterator[SecretsManagerClient]:
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
 
 
 class Clock:
