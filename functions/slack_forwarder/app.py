@@ -17,13 +17,12 @@ from slack_messages import DashboardLinks
 
 from p4f import __version__
 from p4f.forwarding import forward_batch
-from p4f.secrets import keep_secret_values_out_of_logs, secretsmanager_client
+from p4f.secrets import secretsmanager_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-keep_secret_values_out_of_logs()
 
 logger = Logger()
 metrics = Metrics()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -110,3 +111,13 @@ def test_malformed_signing_secrets_are_refused(
     secretsmanager.create_secret(Name="p4f/signing", SecretString=value)
     with pytest.raises(SecretFormatError, match="JSON array"):
         SigningSecrets("p4f/signing", boto3_client=secretsmanager).get()
+
+
+def test_reading_a_secret_keeps_botocore_from_logging_its_value(
+    secretsmanager: SecretsManagerClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    secretsmanager.create_secret(Name="p4f/api-key", SecretString="p4f_live_never_logged")
+    caplog.set_level(logging.DEBUG)
+    ApiKeySecret("p4f/api-key", boto3_client=secretsmanager).get()
+    assert "GetSecretValue" in caplog.text  # botocore did log the call at DEBUG
+    assert "p4f_live_never_logged" not in caplog.text

@@ -69,6 +69,8 @@ class CachedSecret[T]:
     ) -> None:
         if not secret_id:
             raise ValueError(f"{type(self).__name__} needs the secret's ARN or name")
+        # Whoever reads a secret is protected from libraries that would log it.
+        keep_secret_values_out_of_logs()
         self.secret_id = secret_id
         self._ttl = ttl
         self._client = boto3_client
