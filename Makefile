@@ -56,7 +56,9 @@ template: $(SAM) $(CHECKOV)
 	$(SAM_ENV)/bin/cfn-lint template.yaml schemas/registry.yaml
 	mkdir -p .aws-sam
 	$(SAM_ENV)/bin/python scripts/translate-template > .aws-sam/translated.json
-	$(SAM_ENV)/bin/cfn-lint .aws-sam/translated.json
+	# SAM's own policy templates trip two warnings there: SQSPollerPolicy lists the batch
+	# actions (W3037) and AWSSecretsManagerGetSecretValuePolicy wraps the ARN in a Sub (W1031).
+	$(SAM_ENV)/bin/cfn-lint --ignore-checks W3037 W1031 -- .aws-sam/translated.json
 	$(CHECKOV) -f template.yaml --config-file .checkov.yaml
 	$(SAM) build
 

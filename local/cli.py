@@ -14,10 +14,12 @@ import argparse
 import json
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
+from p4f.envelope import utc_timestamp
 from p4f.models import EventType
 from p4f.signing import (
     DEFAULT_TOLERANCE_SECONDS,
@@ -30,9 +32,11 @@ _TYPES = ", ".join(t.value for t in EventType)
 
 
 def send_event(args: argparse.Namespace) -> int:
-    from local.sample_events import sample_event
+    from local.sample_events import catalogue_event
 
-    event = sample_event(EventType(args.type))
+    # A new id and time each send: a receiver would take a repeated id for a redelivery.
+    fresh = {"id": f"evt_{uuid.uuid4().hex}", "created_at": utc_timestamp()}
+    event = catalogue_event(EventType(args.type)) | fresh
     body = json.dumps(event, separators=(",", ":")).encode()
     headers = delivery_headers(body, args.secret, event_id=event["id"], event_type=event["type"])
     print(f"POST {args.url}  {event['type']} {event['id']}")

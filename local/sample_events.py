@@ -10,15 +10,25 @@ signing secret (WEBHOOK_SECRET_ARN) to have them accepted.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from local.lambda_events import eventbridge_event, function_url_event, sqs_event, sqs_record
+from local.lambda_events import (
+    ACCOUNT,
+    REGION,
+    eventbridge_event,
+    function_url_event,
+    sqs_event,
+    sqs_record,
+)
+from local.template import Template
 from p4f.envelope import utc_timestamp
-from p4f.fanout import EVENT_SOURCE, ReceivedEvent, sqs_message
+from p4f.fanout import EVENT_SOURCE, ReceivedEvent, eventbridge_entry, sqs_message
 from p4f.models import EventType
 from p4f.signing import delivery_headers
 
@@ -27,18 +37,43 @@ SAMPLE_SECRET = "whsec_sample_secret_for_events_only"  # noqa: S105 (public, for
 SAMPLE_TIMESTAMP = 1776608571  # 2026-04-19T14:22:51Z, the event's created_at
 STALE_SECONDS = 3600
 
-SAMPLE_TENANT = "5b3a1f0c-2d4e-4f6a-9b8c-7d6e5f4a3b2c"
-_CAMPAIGN_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-_RESPONSE_ID = "0c2d6f4e-8a1b-4c3d-9e5f-6a7b8c9d0e1f"
-_RESPONDENT = {"id": "resp_4b1e9c", "email": "ana@example.com"}
-_REWARD = {"amount": "5.00", "currency": "USD"}
+SAMPLE_EVENT: dict[str, Any] = {
+    "id": "evt_6f1c2b0e9a3d4c52b8e7a1d0c4f9e2b3",
+    "type": "reward_approved",
+    "created_at": "2026-04-19T14:22:51Z",
+    "tenant_id": "5b3a1f0c-2d4e-4f6a-9b8c-7d6e5f4a3b2c",
+    "api_version": "v1",
+    "data": {
+        "id": "0c2d6f4e-8a1b-4c3d-9e5f-6a7b8c9d0e1f",
+        "campaign_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        "status": "APPROVED",
+        "respondent": {"id": "resp_4b1e9c", "email": "ana@example.com"},
+        "answers": [
+            {
+                "question_id": "q_1",
+                "prompt": "What almost stopped you from signing up?",
+                "value": "The pricing page did not say if the trial needs a card.",
+            }
+        ],
+        "quality": {
+            "score": 87,
+            "verdict": "high",
+            "breakdown": {"relevance": 92, "depth": 81, "clarity": 88},
+        },
+        "reward": {"amount": "5.00", "currency": "USD"},
+        "rejection_reason": None,
+        "submitted_at": "2026-04-19T14:02:10Z",
+        "reviewed_at": "2026-04-19T14:22:51Z",
+    },
+}
 
-_CAMPAIGN: dict[str, Any] = {
-    "id": _CAMPAIGN_ID,
-    "name": "Onboarding friction",
-    "description": "Why people stop before their first project",
+
+SAMPLE_CAMPAIGN: dict[str, Any] = {
+    "id": SAMPLE_EVENT["data"]["campaign_id"],
+    "name": "Onboarding survey",
+    "description": "Why new users stop before their first project.",
     "status": "ACTIVE",
-    "reward": _REWARD,
+    "reward": {"amount": "5.00", "currency": "USD"},
     "max_responses": 200,
     "questions": [
         {"id": "q_1", "type": "text", "prompt": "What almost stopped you from signing up?"}
@@ -46,76 +81,82 @@ _CAMPAIGN: dict[str, Any] = {
     "created_at": "2026-04-18T09:00:00Z",
     "updated_at": "2026-04-19T14:22:51Z",
 }
-_RESPONSE: dict[str, Any] = {
-    "id": _RESPONSE_ID,
-    "campaign_id": _CAMPAIGN_ID,
-    "status": "APPROVED",
-    "respondent": _RESPONDENT,
-    "answers": [
-        {
-            "question_id": "q_1",
-            "prompt": "What almost stopped you from signing up?",
-            "value": "The pricing page did not say if the trial needs a card.",
-        }
-    ],
-    "quality": {
-        "score": 87,
-        "verdict": "high",
-        "breakdown": {"relevance": 92, "depth": 81, "clarity": 88},
-    },
-    "reward": _REWARD,
-    "rejection_reason": None,
-    "submitted_at": "2026-04-19T14:02:10Z",
-    "reviewed_at": "2026-04-19T14:22:51Z",
-}
-_PAYOUT: dict[str, Any] = {
-    "id": "2e4f6a8b-0c1d-4e3f-8a5b-7c9d1e3f5a7b",
-    "response_id": _RESPONSE_ID,
-    "campaign_id": _CAMPAIGN_ID,
-    "respondent": _RESPONDENT,
+
+SAMPLE_PAYOUT: dict[str, Any] = {
+    "id": "po_7d2c9e41",
+    "response_id": SAMPLE_EVENT["data"]["id"],
+    "campaign_id": SAMPLE_EVENT["data"]["campaign_id"],
+    "respondent": SAMPLE_EVENT["data"]["respondent"],
     "amount": "5.00",
     "currency": "USD",
     "status": "COMPLETED",
     "failure_reason": None,
-    "completed_at": "2026-04-19T14:22:51Z",
-}
-_DATA: dict[EventType, dict[str, Any]] = {
-    EventType.PING: {"webhook_id": "7d3c1b2a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"},
-    EventType.CAMPAIGN_CREATED: _CAMPAIGN | {"status": "DRAFT"},
-    EventType.CAMPAIGN_UPDATED: _CAMPAIGN,
-    EventType.CAMPAIGN_PAUSED: _CAMPAIGN | {"status": "PAUSED"},
-    EventType.CAMPAIGN_RESUMED: _CAMPAIGN,
-    EventType.RESPONSE_SUBMITTED: _RESPONSE
-    | {"status": "PENDING", "quality": None, "reviewed_at": None},
-    EventType.RESPONSE_SCORED: _RESPONSE | {"status": "PENDING", "reviewed_at": None},
-    EventType.REWARD_APPROVED: _RESPONSE,
-    EventType.REWARD_REJECTED: _RESPONSE
-    | {"status": "REJECTED", "rejection_reason": "The answer does not address the question."},
-    EventType.PAYOUT_COMPLETED: _PAYOUT,
-    EventType.PAYOUT_FAILED: _PAYOUT
-    | {"status": "FAILED", "failure_reason": "The payment provider declined the transfer."},
+    "completed_at": "2026-04-19T15:02:10Z",
 }
 
 
-def sample_event(
-    event_type: EventType, *, event_id: str | None = None, created_at: str | None = None
-) -> dict[str, Any]:
-    """A realistic webhook event of a catalogue type, as Pay4Feedback sends it."""
-    return {
-        "id": event_id or f"evt_{uuid.uuid4().hex}",
-        "type": event_type.value,
-        "created_at": created_at or utc_timestamp(),
-        "tenant_id": SAMPLE_TENANT,
-        "api_version": "v1",
-        "data": _DATA[event_type],
+def _catalogue_data(event_type: EventType) -> dict[str, Any]:
+    response = SAMPLE_EVENT["data"]
+    pending = response | {"status": "PENDING", "reviewed_at": None}
+    data: dict[EventType, dict[str, Any]] = {
+        EventType.PING: {"webhook_id": "wh_3a9f0c52"},
+        EventType.CAMPAIGN_CREATED: SAMPLE_CAMPAIGN | {"status": "DRAFT"},
+        EventType.CAMPAIGN_UPDATED: SAMPLE_CAMPAIGN,
+        EventType.CAMPAIGN_PAUSED: SAMPLE_CAMPAIGN | {"status": "PAUSED"},
+        EventType.CAMPAIGN_RESUMED: SAMPLE_CAMPAIGN,
+        EventType.RESPONSE_SUBMITTED: pending | {"quality": None},
+        EventType.RESPONSE_SCORED: pending,
+        EventType.REWARD_APPROVED: response,
+        EventType.REWARD_REJECTED: response
+        | {"status": "REJECTED", "rejection_reason": "The answer does not address the question."},
+        EventType.PAYOUT_COMPLETED: SAMPLE_PAYOUT,
+        EventType.PAYOUT_FAILED: SAMPLE_PAYOUT
+        | {"status": "FAILED", "failure_reason": "The respondent's PayPal account is closed."},
     }
+    return data[event_type]
 
 
-SAMPLE_EVENT = sample_event(
-    EventType.REWARD_APPROVED,
-    event_id="evt_6f1c2b0e9a3d4c52b8e7a1d0c4f9e2b3",
-    created_at="2026-04-19T14:22:51Z",
-)
+def catalogue_event(event_type: EventType | str, **data: Any) -> dict[str, Any]:
+    """A webhook event body of `event_type`: for a catalogue type, with the data Pay4Feedback
+    would send (fields in `data` replacing its own); for any other type, `data` alone."""
+    known = event_type in set(EventType)
+    fields = _catalogue_data(EventType(event_type)) if known else {}
+    digest = hashlib.sha256(str(event_type).encode()).hexdigest()[:32]
+    return SAMPLE_EVENT | {"id": f"evt_{digest}", "type": str(event_type), "data": fields | data}
+
+
+def forwarder_record(
+    body: Mapping[str, Any], *, queue_arn: str, message_id: str | None = None
+) -> dict[str, Any]:
+    """The SQS record a forwarder's queue holds for a webhook event: the EventBridge event
+    the bus rule delivered (p4f.fanout's mapping), whose id follows from the event's."""
+    received = ReceivedEvent.parse(json.dumps(body).encode())
+    entry = eventbridge_entry(received, "p4f-bridge-events")
+    on_bus = eventbridge_event(
+        json.loads(entry["Detail"]),
+        detail_type=entry["DetailType"],
+        source=entry["Source"],
+        event_time=utc_timestamp(received.created_at),
+        event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, received.id)),
+    )
+    return sqs_record(json.dumps(on_bus), queue_arn=queue_arn, message_id=message_id)
+
+
+FORWARDER_EVENT_TYPES = {
+    "slack_forwarder": "SlackEventTypes",
+    "segment_forwarder": "SegmentEventTypes",
+}
+"""Each forwarder, and the template Parameter whose default says which types it gets."""
+
+
+def forwarder_batch(function: str) -> dict[str, Any]:
+    """The SQS batch a forwarder gets: one event of each type its rule lets through by
+    default (the template's Parameter), as its queue holds them."""
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{function.replace('_', '-')}"
+    types = Template.load().default(FORWARDER_EVENT_TYPES[function]).split(",")
+    return sqs_event(
+        [forwarder_record(catalogue_event(t), queue_arn=queue_arn, message_id=t) for t in types]
+    )
 
 
 def _delivery(body: bytes, secret: str, timestamp: int) -> dict[str, Any]:
@@ -150,6 +191,10 @@ def samples(timestamp: int) -> dict[str, dict[str, Any]]:
                 )
             ]
         ),
+        **{
+            f"{function}/sqs_batch.json": forwarder_batch(function)
+            for function in FORWARDER_EVENT_TYPES
+        },
         "event_bus/reward_approved.json": eventbridge_event(
             SAMPLE_EVENT,
             detail_type=received.type,

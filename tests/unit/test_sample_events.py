@@ -7,9 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from local.sample_events import EVENTS_DIR, SAMPLE_SECRET, SAMPLE_TIMESTAMP, samples, write
+from local.sample_events import (
+    EVENTS_DIR,
+    FORWARDER_EVENT_TYPES,
+    SAMPLE_SECRET,
+    SAMPLE_TIMESTAMP,
+    samples,
+    write,
+)
+from local.template import Template
 from p4f.fanout import ReceivedEvent
+from p4f.forwarding import read_record
 from p4f.function_url import HttpRequest
 from p4f.models import Response, WebhookEvent
 from p4f.signing import (
@@ -36,6 +46,8 @@ def test_the_committed_samples_are_the_generated_ones_apart_from_ids_and_clocks(
         assert committed.get("body") == fresh.get("body")
         assert committed.get("headers") == fresh.get("headers")
         assert committed.get("detail") == fresh.get("detail")
+        bodies = [record["body"] for record in committed.get("Records", [])]
+        assert bodies == [record["body"] for record in fresh.get("Records", [])]
     assert {str(p.relative_to(tmp_path)) for p in generated} == set(samples(SAMPLE_TIMESTAMP))
 
 
@@ -72,3 +84,14 @@ def test_the_queue_and_bus_samples_carry_the_event_untouched() -> None:
     assert on_bus["detail"] == json.loads(event.body)
     assert on_bus["source"] == "pay4feedback"
     assert on_bus["detail-type"] == "reward_approved"
+
+
+@pytest.mark.parametrize(("function", "parameter"), FORWARDER_EVENT_TYPES.items())
+def test_each_forwarders_sample_is_a_batch_of_the_types_its_rule_lets_through(
+    function: str, parameter: str
+) -> None:
+    records = load(f"{function}/sqs_batch.json")["Records"]
+    events = [read_record(SQSRecord(record)).event for record in records]
+    assert [str(e.type) for e in events] == Template.load().default(parameter).split(",")
+    assert len(records) <= 10  # the event source mapping's BatchSize
+    assert all(json.loads(r["body"])["source"] == "pay4feedback" for r in records)
