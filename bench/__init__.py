@@ -7,6 +7,7 @@ reference measured in the same run (these machines are noisy; ratios travel bett
 
     (1) cold start of each handler      bench.handlers.cold_starts
     (2) warm cost per event             bench.handlers.warm_costs
+    (3) the forwarders' requests, events/s  bench.forwarders
     (4) the API client against the limit  bench.client_rate
     (5) the built layer's size          bench.layer_size
 
@@ -15,7 +16,6 @@ printed table is Markdown (README's Performance section holds one); the JSON, wi
 figure's spread, goes to bench/results/.
 
 Extending it: a new function is one `Subject` in `bench.subjects.SUBJECTS` (its cold start
-and warm cost then come with every run); a new figure, such as (3) for the forwarders
-(HTTP requests per 1,000 events, events/s against local receivers), is one function
-returning `bench.report.Row`s, listed in `bench.__main__.FIGURES`.
+comes with every run, its warm cost or its throughput as it says); a new figure is one
+function returning `bench.report.Row`s, listed in `bench.__main__.FIGURES`.
 """

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.client_rate import client_rate
+from bench.forwarders import forwarder_throughput
 from bench.handlers import cold_starts, warm_costs
 from bench.lambda_env import importable_layer
 from bench.layer_size import layer_size
@@ -70,6 +71,10 @@ def _warm(space: Workspace) -> list[Row]:
     )
 
 
+def _forwarders(space: Workspace) -> list[Row]:
+    return forwarder_throughput(SUBJECTS, space.layer(), space.workdir / "forwarders")
+
+
 def _client(space: Workspace) -> list[Row]:
     return client_rate(
         limit=space.settings.client_limit,
@@ -81,6 +86,7 @@ def _client(space: Workspace) -> list[Row]:
 FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "cold": _cold,
     "warm": _warm,
+    "forwarders": _forwarders,
     "client": _client,
     "layer": _layer,
 }

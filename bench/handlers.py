@@ -7,8 +7,8 @@ from the process's start to the handler's return. Runs are interleaved with the
 reference's, in rotating order, so the machine's noise hits every subject alike, and an
 untimed first round fills the file cache.
 
-Warm cost: for the functions on the hot path, in one such process per subject, after
-warm-up, the time of each event's handler call, AWS answered in-process by canned answers
+Warm cost: for the functions doing the reference's job, in one such process per subject,
+after warm-up, the time of each event's handler call, AWS answered in-process by canned answers
 (the same for every subject).
 """
 
@@ -27,9 +27,7 @@ from bench.lambda_env import (
     without_bytecode,
 )
 from bench.report import Row, median, spread
-from bench.subjects import AWS_ANSWERS, REFERENCE, SANDBOX_KEY, Fixture, Subject
-from local.moto_server import MotoServer
-from local.sandbox import running_sandbox
+from bench.subjects import AWS_ANSWERS, REFERENCE, Fixture, Subject, local_stack
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,10 +55,12 @@ def _rotated[T](items: Sequence[T], by: int) -> list[T]:
 
 
 def _variant(label: str, subject: Subject, env: dict[str, str], *path: Path) -> Variant:
-    return Variant(label, subject, Launch(subject.name, path, env, subject.handler))
+    return Variant(
+        label, subject, Launch(subject.name, path, env, subject.handler, subject.timeout)
+    )
 
 
-def _variants(
+def variants_of(
     subjects: Sequence[Subject],
     fixture: Fixture,
     layer: Path,
@@ -95,13 +95,9 @@ def _variants(
 
 def cold_starts(subjects: Sequence[Subject], layer: Path, workdir: Path, *, runs: int) -> list[Row]:
     """Figure (1): `runs` cold starts of each subject (and variant), medians as rows."""
-    with (
-        MotoServer() as aws,
-        # A new subscription's ping goes nowhere and is not retried.
-        running_sandbox([SANDBOX_KEY], rate_limit=1000, webhook_retry_for=0) as sandbox,
-    ):
-        fixture = Fixture.create(aws.url, sandbox.url)
-        variants = _variants(subjects, fixture, layer, workdir, without_bytecode_too=True)
+    with local_stack() as stack:
+        fixture = stack.fixture
+        variants = variants_of(subjects, fixture, layer, workdir, without_bytecode_too=True)
         samples: dict[str, list[ChildRun]] = {variant.label: [] for variant in variants}
         number = 0
         for round_number in range(runs + 1):
@@ -109,14 +105,14 @@ def cold_starts(subjects: Sequence[Subject], layer: Path, workdir: Path, *, runs
                 number += 1
                 event = variant.subject.event(number, fixture)
                 run = launch(variant.launch, [event], workdir / "runs")
-                _check(variant, run, [number], fixture)
+                check(variant, run, [number], fixture)
                 if round_number > 0:  # the first round only fills the file cache
                     samples[variant.label].append(run)
             logger.info("cold starts: round %d of %d done", round_number, runs)
     return _cold_rows(variants, samples)
 
 
-def _check(variant: Variant, run: ChildRun, numbers: Sequence[int], fixture: Fixture) -> None:
+def check(variant: Variant, run: ChildRun, numbers: Sequence[int], fixture: Fixture) -> None:
     """Raise unless the handler succeeded with every event: a failure is not measured."""
     for number, answer in zip(numbers, run.answers, strict=True):
         if not variant.subject.succeeded(answer, number, fixture):
@@ -178,10 +174,10 @@ def warm_costs(
     warmup: int,
     rounds: int,
 ) -> list[Row]:
-    """Figure (2): the median time per event of each hot-path subject's warm handler."""
+    """Figure (2): the median time per event of the warm handlers doing the reference's job."""
     fixture = Fixture.named()
-    hot_path = [subject for subject in subjects if subject.hot_path]
-    variants = _variants(hot_path, fixture, layer, workdir / "warm", without_bytecode_too=False)
+    comparable = [subject for subject in subjects if subject.compare_warm]
+    variants = variants_of(comparable, fixture, layer, workdir / "warm", without_bytecode_too=False)
     durations: dict[str, list[float]] = {variant.label: [] for variant in variants}
     numbers = range(1 + warmup + events)
     handled = {
@@ -198,7 +194,7 @@ def warm_costs(
                 answers=AWS_ANSWERS,
                 warmup=warmup,
             )
-            _check(variant, run, numbers, fixture)
+            check(variant, run, numbers, fixture)
             durations[variant.label].extend(run.durations)
         logger.info("warm costs: round %d of %d done", round_number + 1, rounds)
     reference = median(durations[REFERENCE.name]) * 1e6

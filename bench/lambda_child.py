@@ -4,14 +4,15 @@
 
 Run by `bench.lambda_env`, never imported. The spec gives `path` (put first on sys.path:
 the function's code, the layer, the runtime's boto3), `env`, `handler` ("module.function"),
-`function_name`, `mode` and `events`.
+`function_name`, `timeout`, `mode` and `events`.
 
     cold   handle the first event only. Until the handler's module is imported, nothing but
            the standard library modules a runtime needs is loaded, so every other import
            counted is the handler's own.
-    warm   first make every boto3 client answer in-process (canned answers per operation,
-           the spec's `answers`; requests are still validated and serialized, nothing is
-           sent), then handle `warmup` events untimed and time each of the others.
+    warm   handle every event: `warmup` of them untimed after the first, then time each
+           of the others. With `answers`, first make every boto3 client answer in-process
+           (canned answers per operation; requests are still validated and serialized,
+           nothing is sent).
 
 The result holds monotonic times (comparable with the parent's `time.perf_counter()`),
 the handler's answers and, for warm, the seconds each timed event took.
@@ -74,13 +75,13 @@ def main(spec_path: str, result_path: str) -> None:
     sys.path[:0] = spec["path"]
     os.environ.update(spec["env"])
     events: list[dict[str, Any]] = spec["events"]
-    if spec["mode"] == "warm":
+    if spec["mode"] == "warm" and spec["answers"]:
         answer_in_process(spec["answers"])
     module_name, _, function_name = spec["handler"].rpartition(".")
     before_import = time.perf_counter()
     handler = getattr(importlib.import_module(module_name), function_name)
     imported = time.perf_counter()
-    first = handler(events[0], Context(spec["function_name"], 9))
+    first = handler(events[0], Context(spec["function_name"], spec["timeout"]))
     answered = time.perf_counter()
     result: dict[str, Any] = {
         "started": STARTED,
@@ -94,7 +95,7 @@ def main(spec_path: str, result_path: str) -> None:
         warmup = spec["warmup"]
         durations = []
         for number, event in enumerate(events[1:], start=1):
-            context = Context(spec["function_name"], 9)
+            context = Context(spec["function_name"], spec["timeout"])
             began = time.perf_counter()
             answer = handler(event, context)
             took = time.perf_counter() - began

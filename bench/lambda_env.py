@@ -143,6 +143,8 @@ class Launch:
     path: tuple[Path, ...]
     env: dict[str, str]
     handler: str
+    timeout: float
+    """Seconds each invocation may run (the context's remaining time counts them down)."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def launch(
         "env": target.env,
         "handler": target.handler,
         "function_name": target.function_name,
+        "timeout": target.timeout,
         "mode": mode,
         "events": events,
         "answers": answers or {},

@@ -2,22 +2,36 @@
 
 A function lands -> add a `Subject` to `SUBJECTS`: where `sam build` puts its code, its
 handler, its settings (from the resources of a `Fixture`), the event it handles and how to
-tell that it succeeded. Its cold start (and, for a function on the hot path, its warm cost
-per event) is then measured against `REFERENCE` in every run. A subject's `targets` hold
-what the issue asks of it; a subject without targets is reported.
+tell that it succeeded. Its cold start is then measured against `REFERENCE` in every run;
+so is its warm cost per event if it does the reference's job (`compare_warm`), and its
+throughput against a local receiver if it forwards events (`throughput`). A subject's
+`targets` hold what the issue asks of it; a subject without targets is reported.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 from bench.report import Target
-from local.lambda_events import ACCOUNT, REGION, function_url_event
-from local.sample_events import SAMPLE_EVENT
+from local.asgi_server import ThreadedAsgiServer
+from local.lambda_events import ACCOUNT, REGION, function_url_event, sqs_event
+from local.moto_server import MotoServer
+from local.recording import RecordingReceiver
+from local.sample_events import (
+    FORWARDER_EVENT_TYPES,
+    SAMPLE_EVENT,
+    catalogue_event,
+    forwarder_record,
+)
+from local.sandbox import running_sandbox
+from local.segment_receiver import LocalSegment
+from local.slack_receiver import LocalSlack
 from local.template import Template
 from p4f.signing import delivery_headers
 
@@ -52,17 +66,21 @@ COMMON_ENV = {
 @dataclass(frozen=True)
 class Fixture:
     """What the subjects talk to: AWS resources (in a moto_server, or only named for runs
-    whose AWS calls are answered in-process) and the Pay4Feedback sandbox."""
+    whose AWS calls are answered in-process), the Pay4Feedback sandbox, and local Slack
+    and Segment receivers (`local_stack()` starts them all)."""
 
     secret: str
     secret_arn: str
     api_key_secret_arn: str
+    slack_secret_arn: str
+    segment_secret_arn: str
     table: str
     bus: str
     queue_url: str
     responses_bucket: str
     aws_url: str
     sandbox_url: str
+    segment_url: str
 
     @classmethod
     def named(cls) -> Fixture:
@@ -72,21 +90,35 @@ class Fixture:
             secret="whsec_bench_secret",
             secret_arn=f"{arn}:p4f/webhook-AbCdEf",
             api_key_secret_arn=f"{arn}:p4f/api-key-AbCdEf",
+            slack_secret_arn=f"{arn}:p4f/slack-AbCdEf",
+            segment_secret_arn=f"{arn}:p4f/segment-AbCdEf",
             table="idempotency",
             bus="p4f-bridge-events",
             queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/fan-out",
             responses_bucket="cloudformation-responses",
             aws_url=UNREACHABLE_URL,
             sandbox_url=UNREACHABLE_URL,
+            segment_url=UNREACHABLE_URL,
         )
 
     @classmethod
-    def create(cls, aws_url: str, sandbox_url: str) -> Fixture:
-        """The resources, made in the AWS at `aws_url` (a moto_server)."""
+    def create(
+        cls, aws_url: str, sandbox_url: str, slack_webhook_url: str, segment: tuple[str, str]
+    ) -> Fixture:
+        """The resources, made in the AWS at `aws_url` (a moto_server); the secrets point
+        at the sandbox, Slack's incoming webhook and Segment (its URL and write key)."""
         named = cls.named()
+        segment_url, write_key = segment
         secrets = _client("secretsmanager", aws_url)
-        secret_arn = secrets.create_secret(Name="p4f/webhook", SecretString=named.secret)["ARN"]
-        api_key_arn = secrets.create_secret(Name="p4f/api-key", SecretString=SANDBOX_KEY)["ARN"]
+
+        def secret(name: str, value: str) -> str:
+            arn: str = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+            return arn
+
+        secret_arn = secret("p4f/webhook", named.secret)
+        api_key_arn = secret("p4f/api-key", SANDBOX_KEY)
+        slack_arn = secret("p4f/slack", json.dumps({"webhook_url": slack_webhook_url}))
+        segment_arn = secret("p4f/segment", json.dumps({"write_key": write_key}))
         _client("dynamodb", aws_url).create_table(
             **Template.load().table_definition("IdempotencyTable", named.table)
         )
@@ -98,12 +130,15 @@ class Fixture:
             named.secret,
             secret_arn,
             api_key_arn,
+            slack_arn,
+            segment_arn,
             named.table,
             named.bus,
             queue_url,
             named.responses_bucket,
             aws_url,
             sandbox_url,
+            segment_url,
         )
 
     def env(self) -> dict[str, str]:
@@ -122,7 +157,34 @@ def _client(service: str, endpoint_url: str) -> Any:
     )
 
 
-# Every operation the hot-path subjects call, answered at once by warm runs.
+@dataclass(frozen=True)
+class LocalStack:
+    fixture: Fixture
+    receivers: Mapping[str, RecordingReceiver]
+    """The local Slack and Segment, by name."""
+
+
+@contextmanager
+def local_stack() -> Iterator[LocalStack]:
+    """moto_server, the sandbox, a local Slack and a local Segment, and the resources."""
+    slack, segment = LocalSlack(), LocalSegment()
+    with (
+        MotoServer() as aws,
+        # A new subscription's ping goes nowhere and is not retried.
+        running_sandbox([SANDBOX_KEY], rate_limit=1000, webhook_retry_for=0) as sandbox,
+        ThreadedAsgiServer(slack.app, name="slack") as slack_server,
+        ThreadedAsgiServer(segment.app, name="segment") as segment_server,
+    ):
+        fixture = Fixture.create(
+            aws.url,
+            sandbox.url,
+            slack_server.url + slack.webhook_path,
+            (segment_server.url, segment.write_key),
+        )
+        yield LocalStack(fixture, {"slack": slack, "segment": segment})
+
+
+# Every operation the receivers call, answered at once by warm runs.
 AWS_ANSWERS: dict[str, dict[str, Any]] = {
     "GetSecretValue": {"Name": "p4f/webhook", "SecretString": "whsec_bench_secret"},
     "PutItem": {},
@@ -166,6 +228,23 @@ def subscription_request(number: int, fixture: Fixture) -> dict[str, Any]:
     }
 
 
+def forwarder_batch(function: str, number: int, fixture: Fixture, *, size: int) -> dict[str, Any]:  # noqa: ARG001
+    """An SQS batch of `size` events for `function`'s queue, of the types its rule lets
+    through by default, each with an id of its own."""
+    types = Template.load().default(FORWARDER_EVENT_TYPES[function]).split(",")
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{function.replace('_', '-')}"
+    records = []
+    for index in range(size):
+        body = catalogue_event(types[index % len(types)])
+        body["id"] = f"evt_bench_{number:08d}_{index:03d}"
+        records.append(forwarder_record(body, queue_arn=queue_arn, message_id=body["id"]))
+    return sqs_event(records)
+
+
+def no_failed_records(answer: Any, number: int, fixture: Fixture) -> bool:  # noqa: ARG001
+    return isinstance(answer, dict) and answer.get("batchItemFailures") == []
+
+
 def cloudformation_told_success(answer: Any, number: int, fixture: Fixture) -> bool:  # noqa: ARG001
     """The answer PUT to the ResponseURL says SUCCESS."""
     stored = _client("s3", fixture.aws_url).get_object(
@@ -178,6 +257,26 @@ def cloudformation_told_success(answer: Any, number: int, fixture: Fixture) -> b
 class Targets:
     cold_ratio: Target | None = None
     warm_ratio: Target | None = None
+    requests_per_1000_events: Target | None = None
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How a forwarder is run against its local receiver: `batches` SQS batches (after a
+    first, untimed one) made by `batch`."""
+
+    receiver: str
+    """"slack" or "segment" (`LocalStack.receivers`)."""
+    batch: Callable[[int, Fixture], dict[str, Any]]
+    batches: int
+
+
+@cache
+def _timeout(logical_id: str) -> float:
+    """A function's Timeout in template.yaml (its own, or the Globals')."""
+    template = Template.load()
+    found = template.properties(logical_id).get("Timeout")
+    return float(found or template.body["Globals"]["Function"]["Timeout"])
 
 
 @dataclass(frozen=True)
@@ -185,20 +284,34 @@ class Subject:
     """One function as the benchmark runs it."""
 
     name: str
-    code: Path
-    """Its code as built: a folder of .aws-sam/build, or a file for the reference."""
-    handler: str
+    function: str
+    """Its logical id in template.yaml: its Timeout, and its code in .aws-sam/build."""
     env: Callable[[Fixture], Mapping[str, str]]
     event: Callable[[int, Fixture], dict[str, Any]]
     """The `number`th event it handles (each run gets a number of its own)."""
     succeeded: Callable[[Any, int, Fixture], bool] = answered_200
     """Whether the handler's answer to event `number` (and what it did) is a success."""
     uses_layer: bool = True
-    hot_path: bool = True
-    """Runs for every event: its warm cost per event is measured too."""
+    compare_warm: bool = False
+    """It does the reference's job: its warm cost per event is compared with the reference's."""
+    throughput: Throughput | None = None
+    """It forwards events: its requests per event and events/s are measured."""
     without_bytecode_too: bool = False
     """Also measure its cold start with a layer that has no .pyc files."""
     targets: Targets = field(default_factory=Targets)
+    handler: str = "app.lambda_handler"
+    source: Path | None = None
+    """Code of its own instead of the built function's (the reference)."""
+
+    @property
+    def code(self) -> Path:
+        """Its code as built: a folder of .aws-sam/build, or the reference's file."""
+        return self.source or BUILD / self.function
+
+    @property
+    def timeout(self) -> float:
+        """Seconds, as template.yaml gives the function (its context counts them down)."""
+        return _timeout(self.function)
 
 
 def _reference_env(fixture: Fixture) -> dict[str, str]:
@@ -226,13 +339,26 @@ def _subscription_manager_env(fixture: Fixture) -> dict[str, str]:
     }
 
 
+def _slack_env(fixture: Fixture) -> dict[str, str]:
+    return {"SLACK_SECRET_ARN": fixture.slack_secret_arn}
+
+
+def _segment_env(fixture: Fixture) -> dict[str, str]:
+    return {
+        "SEGMENT_SECRET_ARN": fixture.segment_secret_arn,
+        "SEGMENT_ENDPOINT": fixture.segment_url,
+    }
+
+
 REFERENCE = Subject(
     name="reference receiver",
-    code=BENCH / "reference_receiver.py",
+    function="WebhookReceiverFunction",  # the same job, the same time budget
+    source=BENCH / "reference_receiver.py",
     handler="reference_receiver.lambda_handler",
     env=_reference_env,
     event=webhook_delivery,
     uses_layer=False,
+    compare_warm=True,
 )
 
 
@@ -241,11 +367,34 @@ def _webhook_receiver(
 ) -> Subject:
     return Subject(
         name=f"webhook_receiver (EventBridge{' + SQS' if sqs else ''})",
-        code=BUILD / "WebhookReceiverFunction",
-        handler="app.lambda_handler",
+        function="WebhookReceiverFunction",
         env=_receiver_env(sqs=sqs),
         event=webhook_delivery,
+        compare_warm=True,
         without_bytecode_too=without_bytecode_too,
+        targets=targets or Targets(),
+    )
+
+
+def _forwarder(
+    name: str,
+    function: str,
+    env: Callable[[Fixture], Mapping[str, str]],
+    *,
+    receiver: str,
+    cold_batch: int,
+    batches: int,
+    targets: Targets | None = None,
+) -> Subject:
+    """A forwarder: SQS batches of its default event types in, its local receiver out."""
+    batch = partial(forwarder_batch, name)
+    return Subject(
+        name=name,
+        function=function,
+        env=env,
+        event=partial(batch, size=cold_batch),
+        succeeded=no_failed_records,
+        throughput=Throughput(receiver, partial(batch, size=10), batches),
         targets=targets or Targets(),
     )
 
@@ -263,12 +412,30 @@ SUBJECTS = (
     _webhook_receiver(sqs=True),
     Subject(
         name="subscription_manager (Create)",
-        code=BUILD / "SubscriptionManagerFunction",
-        handler="app.lambda_handler",
+        function="SubscriptionManagerFunction",
         env=_subscription_manager_env,
         event=subscription_request,
         succeeded=cloudformation_told_success,
-        hot_path=False,  # once per deployment
+    ),
+    _forwarder(
+        "slack_forwarder",
+        "SlackForwarderFunction",
+        _slack_env,
+        receiver="slack",
+        # Its cold start with one event: at Slack's pace (a message a second) the rest of a
+        # bigger batch would be waiting. Then one batch of 10: about 10 s.
+        cold_batch=1,
+        batches=1,
+    ),
+    _forwarder(
+        "segment_forwarder",
+        "SegmentForwarderFunction",
+        _segment_env,
+        receiver="segment",
+        cold_batch=10,
+        batches=100,
+        # One /v1/batch request per SQS batch when it fits (10 events always do).
+        targets=Targets(requests_per_1000_events=Target(100, text="100: 1 per batch of 10")),
     ),
 )
 """The reference first, then every function."""

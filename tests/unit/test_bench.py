@@ -55,6 +55,7 @@ def test_a_warm_run_of_the_reference_answers_every_event(tmp_path: Path) -> None
         (code, runtime_standin(tmp_path / "runtime")),
         fixture.env() | dict(REFERENCE.env(fixture)),
         REFERENCE.handler,
+        REFERENCE.timeout,
     )
     events = [REFERENCE.event(number, fixture) for number in range(8)]
     run = launch(target, events, tmp_path / "run", mode="warm", answers=AWS_ANSWERS, warmup=2)
