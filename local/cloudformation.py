@@ -17,7 +17,7 @@ import re
 import secrets
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,8 @@ from local.lambda_events import ACCOUNT, REGION
 from local.template import Template
 
 if TYPE_CHECKING:
-    from boto3 import Session
+    ClientFactory = Callable[..., Any]
+    """boto3.client, or one bound to moto_server's endpoint."""
 
 _NO_VALUE = object()
 """AWS::NoValue: the property it stands in for is left out."""
@@ -107,12 +108,12 @@ class Deployment:
 
 
 class LocalDeployer:
-    """Creates a template's resources in the AWS that `session`'s clients talk to (moto)."""
+    """Creates a template's resources in the AWS that `client`'s clients talk to (moto)."""
 
     def __init__(
         self,
         template: Template,
-        session: Session,
+        client: ClientFactory,
         *,
         stack_name: str,
         parameters: Mapping[str, str],
@@ -121,7 +122,7 @@ class LocalDeployer:
     ) -> None:
         """`function_urls` gives each function with a FunctionUrlConfig its local URL."""
         self._body = template.body
-        self._session = session
+        self._client = client
         self._stack_name = stack_name
         self._root = root
         self._function_urls = function_urls
@@ -266,6 +267,14 @@ class LocalDeployer:
             self._create_rule(logical_id, properties, properties.get("Name", name))
         elif kind == "AWS::Serverless::Function":
             deployment.functions[logical_id] = self._describe_function(logical_id, properties, name)
+        elif kind == "AWS::Lambda::EventSourceMapping":
+            function = next(
+                f for f in deployment.functions.values() if f.name == properties["FunctionName"]
+            )
+            source = self._sqs_source(properties, properties["EventSourceArn"])
+            deployment.functions[function.logical_id] = replace(
+                function, sqs_sources=(*function.sqs_sources, source)
+            )
         elif kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
             token = resource["Properties"]["ServiceToken"]
             function_id = token["Fn::GetAtt"][0] if isinstance(token, dict) else str(token)
@@ -277,7 +286,7 @@ class LocalDeployer:
             raise LocalDeployError(f"{logical_id}: {kind} is not supported locally")
 
     def _create_bus(self, logical_id: str, name: str) -> None:
-        arn = self._session.client("events").create_event_bus(Name=name)["EventBusArn"]
+        arn = self._client("events").create_event_bus(Name=name)["EventBusArn"]
         self._ids[logical_id] = name
         self._attributes[logical_id] = {"Arn": arn, "Name": name}
 
@@ -289,8 +298,8 @@ class LocalDeployer:
             for key, value in properties.items()
             if key in _QUEUE_ATTRIBUTES
         }
-        sqs = self._session.client("sqs")
-        url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+        sqs = self._client("sqs")
+        url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
@@ -298,7 +307,7 @@ class LocalDeployer:
         self._attributes[logical_id] = {"Arn": arn, "QueueName": queue_name, "QueueUrl": url}
 
     def _create_table(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
-        dynamodb = self._session.client("dynamodb")
+        dynamodb = self._client("dynamodb")
         answer = dynamodb.create_table(
             TableName=name,
             AttributeDefinitions=properties["AttributeDefinitions"],
@@ -318,14 +327,12 @@ class LocalDeployer:
         value = properties.get("SecretString") or _generated_secret(
             properties.get("GenerateSecretString", {})
         )
-        arn = self._session.client("secretsmanager").create_secret(Name=name, SecretString=value)[
-            "ARN"
-        ]
+        arn = self._client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
         self._ids[logical_id] = arn
         self._attributes[logical_id] = {"Id": arn}
 
     def _create_rule(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
-        events = self._session.client("events")
+        events = self._client("events")
         bus = properties.get("EventBusName", "default")
         arn = events.put_rule(
             Name=name,
@@ -335,7 +342,7 @@ class LocalDeployer:
         )["RuleArn"]
         targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in properties.get("Targets", [])]
         if targets:
-            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)  # type: ignore[arg-type]
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         self._ids[logical_id] = name
         self._attributes[logical_id] = {"Arn": arn}
 
@@ -347,7 +354,7 @@ class LocalDeployer:
             "Environment", {}
         ).get("Variables", {})
         sources = tuple(
-            self._sqs_source(event["Properties"])
+            self._sqs_source(event["Properties"], event["Properties"]["Queue"])
             for event in properties.get("Events", {}).values()
             if event["Type"] == "SQS"
         )
@@ -368,8 +375,8 @@ class LocalDeployer:
             sqs_sources=sources,
         )
 
-    def _sqs_source(self, properties: dict[str, Any]) -> SqsSource:
-        arn = properties["Queue"]
+    def _sqs_source(self, properties: dict[str, Any], arn: str) -> SqsSource:
+        """A SAM SQS event's properties, or an AWS::Lambda::EventSourceMapping's."""
         url = next(
             attributes["QueueUrl"]
             for attributes in self._attributes.values()

@@ -12,8 +12,11 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -90,6 +93,31 @@ def sqs_record(
         "eventSourceARN": queue_arn,
         "awsRegion": REGION,
     }
+
+
+def sqs_record_from_message(message: MessageTypeDef, *, queue_arn: str) -> dict[str, Any]:
+    """The record the event source mapping makes of a message it received from SQS
+    (received with AttributeNames=["All"] and MessageAttributeNames=["All"])."""
+    system = message.get("Attributes", {})
+    record = sqs_record(
+        message["Body"],
+        queue_arn=queue_arn,
+        message_id=message["MessageId"],
+        receive_count=int(system.get("ApproximateReceiveCount", "1")),
+        attributes={
+            name: value["StringValue"]
+            for name, value in message.get("MessageAttributes", {}).items()
+            if "StringValue" in value
+        },
+    )
+    record["receiptHandle"] = message["ReceiptHandle"]
+    record["attributes"].update(
+        {name: system[name] for name in _RECORD_SYSTEM_ATTRIBUTES if name in system}
+    )
+    return record
+
+
+_RECORD_SYSTEM_ATTRIBUTES = ("SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
 
 
 def sqs_event(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

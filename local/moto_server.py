@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
+import boto3
 import httpx
+
+from local.lambda_events import REGION
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -72,6 +75,27 @@ class MotoServer:
                 return
         self.stop()
         raise MotoServerError(f"moto_server did not answer on {self.url}")
+
+    def client(self, service_name: str) -> Any:
+        """A boto3 client of this moto_server."""
+        return boto3.client(
+            service_name,  # type: ignore[call-overload]
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 (moto takes any)
+        )
+
+    def environment(self) -> dict[str, str]:
+        """What a process needs in its environment for boto3 to talk to this moto_server."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
 
     def reset(self) -> None:
         """Forget every resource: what `POST /moto-api/reset` does."""

@@ -27,7 +27,7 @@ def session() -> Iterator[boto3.Session]:
 def deploy(session: boto3.Session, **parameters: str) -> Deployment:
     return LocalDeployer(
         Template.load(),
-        session,
+        session.client,
         stack_name="p4f-local",
         parameters={"ApiKeySecretArn": API_KEY_ARN, **parameters},
         function_urls={"WebhookReceiverFunction": RECEIVER_URL},
@@ -93,7 +93,7 @@ def test_a_parameter_without_default_must_be_given(session: boto3.Session) -> No
     with pytest.raises(LocalDeployError, match="ApiKeySecretArn has no default"):
         LocalDeployer(
             Template.load(),
-            session,
+            session.client,
             stack_name="x",
             parameters={},
             function_urls={},

@@ -1,0 +1,273 @@
+"""Lambda's SQS event source mapping on one machine: poll a queue, invoke a handler with
+batches of its messages, delete the ones it processed.
+
+    with SqsPoller(sqs, queue_url, app.lambda_handler, function_name="campaign-trigger",
+                   batch_size=5, concurrency=2, function_timeout=25) as poller:
+        ...                                   # send messages
+        poller.wait_until_idle(timeout=30)    # every message processed (or in the DLQ)
+
+What it does, as the event source mapping does
+(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html):
+
+* `concurrency` pollers (ScalingConfig.MaximumConcurrency) each receive up to `batch_size`
+  messages with long polling and invoke the handler with the SQS event that
+  `local.lambda_events` builds, one batch at a time, each with a fresh context of
+  `function_timeout` seconds;
+* with `report_batch_item_failures` (FunctionResponseTypes: [ReportBatchItemFailures]),
+  the messages the answer lists in `batchItemFailures` stay in the queue and the others are
+  deleted; without it, a batch is deleted whole once the handler returns;
+* the whole batch stays when the handler raises, runs past `function_timeout`, or answers
+  something invalid (an `itemIdentifier` that is missing, empty or not in the batch);
+* a message that stays is left alone: SQS makes it visible again after the queue's
+  visibility timeout, and moves it to the dead-letter queue once it has been received
+  the redrive policy's maxReceiveCount times (moto does both).
+
+Receives are serialised: moto's in-process SQS is not thread-safe (two pollers could be
+given the same message); handlers still run concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record_from_message
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence
+    from types import TracebackType
+
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+    Handler = Callable[[dict[str, Any], LocalLambdaContext], Any]
+
+MAX_BATCH_SIZE = 10
+"""The most one ReceiveMessage call returns (bigger batches need a batching window, which
+the poller does not simulate)."""
+_RETRY_RECEIVE_SECONDS = 0.5
+_SHORT_POLL_INTERVAL = 0.05
+"""The pause after an empty receive without long polling (wait_seconds=0)."""
+
+logger = logging.getLogger(__name__)
+
+
+class PollerError(RuntimeError):
+    """The poller could not start, or did not go idle or stop in time."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One batch handed to the handler, and what became of it."""
+
+    message_ids: tuple[str, ...]
+    failed_ids: frozenset[str]
+    """The messages left in the queue: the reported failures, or the whole batch."""
+    error: str | None = None
+    """Why the whole batch failed (the handler raised, timed out, answered nonsense)."""
+
+
+class SqsPoller:
+    """Feeds one queue's messages to one handler, like a Lambda event source mapping."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        handler: Handler,
+        *,
+        function_name: str = "local-function",
+        batch_size: int = MAX_BATCH_SIZE,
+        concurrency: int = 2,
+        function_timeout: float = 30.0,
+        wait_seconds: int = 1,
+        report_batch_item_failures: bool = True,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self._function_name = function_name
+        self._batch_size = batch_size
+        self._function_timeout = function_timeout
+        self._wait_seconds = wait_seconds
+        self._report_failures = report_batch_item_failures
+        self._stopping = threading.Event()
+        self._receive_lock = threading.Lock()
+        self._state = threading.Lock()
+        self._busy = 0
+        self._invocations: list[Invocation] = []
+        self._queue_arn = ""
+        self._threads = [
+            threading.Thread(target=self._poll, name=f"sqs-poller-{function_name}-{n}", daemon=True)
+            for n in range(concurrency)
+        ]
+
+    @property
+    def invocations(self) -> list[Invocation]:
+        """Every batch handled so far, in the order they finished."""
+        with self._state:
+            return list(self._invocations)
+
+    def start(self) -> None:
+        try:
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self._queue_url, AttributeNames=["QueueArn"]
+            )["Attributes"]
+        except (ClientError, BotoCoreError) as exc:
+            raise PollerError(f"cannot poll {self._queue_url}: {exc}") from exc
+        self._queue_arn = attributes["QueueArn"]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop polling; batches being handled are finished first."""
+        self._stopping.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(self._wait_seconds + self._function_timeout + 5)
+        if any(thread.is_alive() for thread in self._threads):
+            raise PollerError(f"the pollers of {self._queue_url} did not stop")
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def wait_until_idle(self, timeout: float, *, poll_interval: float = 0.05) -> None:
+        """Return once the queue holds no message (visible, in flight or delayed) and no
+        batch is being handled; PollerError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self._idle():
+            if time.monotonic() > deadline:
+                raise PollerError(f"{self._queue_url} still had messages after {timeout}s")
+            time.sleep(poll_interval)
+
+    def _idle(self) -> bool:
+        # Counted between receives: a receive that moves a message to the dead-letter queue
+        # has it in neither queue for a moment (in moto).
+        with self._receive_lock:
+            with self._state:
+                if self._busy:
+                    return False
+            counts = self._sqs.get_queue_attributes(
+                QueueUrl=self._queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+        return all(count == "0" for count in counts.values())
+
+    # --- one poller ---------------------------------------------------------------
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                messages = self._receive()
+            except (ClientError, BotoCoreError):
+                logger.exception("could not receive from %s; retrying", self._queue_url)
+                self._stopping.wait(_RETRY_RECEIVE_SECONDS)
+                continue
+            if messages:
+                self._handle(messages)
+            elif not self._wait_seconds:
+                self._stopping.wait(_SHORT_POLL_INTERVAL)
+
+    def _receive(self) -> list[MessageTypeDef]:
+        with self._receive_lock:
+            if self._stopping.is_set():
+                return []
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=self._batch_size,
+                WaitTimeSeconds=self._wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if messages:
+                with self._state:
+                    self._busy += 1
+            return messages
+
+    def _handle(self, messages: Sequence[MessageTypeDef]) -> None:
+        try:
+            invocation = self._invoke(messages)
+            with self._state:
+                self._invocations.append(invocation)
+            self._delete([m for m in messages if m["MessageId"] not in invocation.failed_ids])
+        except (ClientError, BotoCoreError):
+            # The processed messages come back after their visibility timeout, as in Lambda.
+            logger.exception("could not delete the processed messages from %s", self._queue_url)
+        finally:
+            with self._state:
+                self._busy -= 1
+
+    def _invoke(self, messages: Sequence[MessageTypeDef]) -> Invocation:
+        ids = tuple(message["MessageId"] for message in messages)
+        event = sqs_event([sqs_record_from_message(m, queue_arn=self._queue_arn) for m in messages])
+        started = time.monotonic()
+        try:
+            answer = self._handler(
+                event, LocalLambdaContext(self._function_name, self._function_timeout)
+            )
+        except Exception as exc:  # a function error fails the batch, as in Lambda
+            logger.exception("%s failed; its batch stays in the queue", self._function_name)
+            return Invocation(ids, frozenset(ids), f"{type(exc).__name__}: {exc}")
+        if time.monotonic() - started > self._function_timeout:
+            error = f"ran longer than its timeout of {self._function_timeout}s"
+            logger.error("%s %s; its batch stays in the queue", self._function_name, error)
+            return Invocation(ids, frozenset(ids), error)
+        if not self._report_failures:
+            return Invocation(ids, frozenset())
+        try:
+            return Invocation(ids, _reported_failures(answer, ids))
+        except ValueError as exc:
+            logger.error("%s answered %s; its batch stays in the queue", self._function_name, exc)
+            return Invocation(ids, frozenset(ids), str(exc))
+
+    def _delete(self, messages: Sequence[MessageTypeDef]) -> None:
+        for start in range(0, len(messages), MAX_BATCH_SIZE):
+            chunk = messages[start : start + MAX_BATCH_SIZE]
+            answer = self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)
+                ],
+            )
+            for failed in answer.get("Failed", []):
+                logger.warning("could not delete a processed message: %s", failed["Message"])
+
+
+def _reported_failures(answer: object, ids: Collection[str]) -> frozenset[str]:
+    """The message ids a ReportBatchItemFailures answer lists; ValueError if it is invalid."""
+    if answer is None:
+        return frozenset()
+    if not isinstance(answer, dict):
+        raise ValueError(f"a {type(answer).__name__} instead of an object")
+    failures = answer.get("batchItemFailures") or []
+    if not isinstance(failures, list):
+        raise ValueError("batchItemFailures that is not a list")
+    failed = set()
+    for failure in failures:
+        item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(item, str) or item not in ids:
+            raise ValueError(f"an itemIdentifier that names no message of the batch: {item!r}")
+        failed.add(item)
+    return frozenset(failed)
