@@ -53,7 +53,9 @@ COMMON_ENV = {
     "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
     "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-    # X-Ray active tracing (Globals: Tracing: Active): segments go to a daemon by UDP.
+    # X-Ray active tracing (Globals: Tracing: Active): segments go to a daemon by UDP (no
+    # daemon listens here). With LAMBDA_TASK_ROOT set, the X-Ray SDK behaves as in Lambda,
+    # which includes touching /tmp/.aws-xray/initialized.
     "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
     "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
     "_X_AMZN_TRACE_ID": TRACE_ID,
