@@ -1,6 +1,7 @@
 # p4f-bridge: every target creates what it needs; a fresh machine needs only make and Python 3.13.
 #   make demo   the main job: the bridge against the local Pay4Feedback sandbox
 #   make test   lint, type checks, the test suite and the template checks (what CI runs)
+#   make bench  cold starts, warm costs, the API client's rate and the layer's size (bench/)
 
 PYTHON ?= $(shell scripts/find-python)
 VENV := .venv
@@ -14,7 +15,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 # Every handler is type-checked as its own module: all of them are called app.py.
 FUNCTION_APPS := $(patsubst functions/%/app.py,-m functions.%.app,$(wildcard functions/*/app.py))
 
-.PHONY: demo test lint pytest template clean
+.PHONY: demo test lint pytest template bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +61,11 @@ template: $(SAM) $(CHECKOV)
 	$(SAM_ENV)/bin/cfn-lint --ignore-checks W3037 W1031 -- .aws-sam/translated.json
 	$(CHECKOV) -f template.yaml --config-file .checkov.yaml
 	$(SAM) build
+
+# The handlers run on what sam build makes (.aws-sam/build), as Lambda would run them.
+bench: $(BIN)/.installed $(SAM)
+	$(SAM) build --parallel
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
