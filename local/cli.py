@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -28,7 +29,67 @@ from p4f.signing import (
     verify,
 )
 
+if TYPE_CHECKING:
+    from local.stack import RunningStack
+
 _TYPES = ", ".join(t.value for t in EventType)
+DEFAULT_LOG_DIR = Path(".local-stack")
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def _show_access(stack: RunningStack) -> None:
+    urls = stack.urls
+    signing_secret = stack.secret_value("WebhookSigningSecretArn")
+    token = stack.secret_value("TriggerTokenSecretArn")
+    print(
+        f"""
+The bridge runs locally (logs of each function in {stack.log_dir}/):
+  Pay4Feedback sandbox   {urls.sandbox}    API key: {stack.api_key}
+  webhook receiver       {urls.webhook}    signing secret: {signing_secret}
+  campaign trigger       {urls.trigger}    token: {token}
+  local Slack / Segment  {urls.slack}  /  {urls.segment}
+  AWS (moto_server)      {urls.aws}    (any credentials, region us-east-1)
+
+Try:
+  curl -H "Authorization: Bearer {stack.api_key}" {urls.sandbox}/api/v1/campaigns
+  curl -X POST {urls.trigger} -H "Authorization: Bearer {token}" \\
+       -H "Content-Type: application/json" \\
+       -d '{{"name": "From curl", "reward": {{"amount": "2.00", "currency": "USD"}}}}'
+  .venv/bin/p4f-bridge send-event payout_failed --url {urls.webhook} --secret {signing_secret}
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+
+def _until_interrupted() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from local.scenario import play
+    from local.stack import LocalStack
+
+    print("Starting the bridge on this machine:", flush=True)
+    with LocalStack(log_dir=args.log_dir, progress=_progress) as stack:
+        ok = play(stack, lambda line: print(line, flush=True))
+        if args.keep_running:
+            _show_access(stack)
+            _until_interrupted()
+    return 0 if ok else 1
+
+
+def local_up(args: argparse.Namespace) -> int:
+    from local.stack import LocalStack
+
+    print("Starting the bridge on this machine:", flush=True)
+    with LocalStack(log_dir=args.log_dir, progress=_progress) as stack:
+        _show_access(stack)
+        _until_interrupted()
+    return 0
 
 
 def send_event(args: argparse.Namespace) -> int:
@@ -69,6 +130,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    play = commands.add_parser(
+        "demo",
+        help="run the whole bridge locally and play a campaign's life through it",
+        description="Start the local stack (moto_server, the Pay4Feedback sandbox, local Slack "
+        "and Segment, every function of template.yaml), play a scenario and check that every "
+        "event arrived exactly once. Exit status 0 when it did.",
+    )
+    play.add_argument(
+        "--keep-running", action="store_true", help="stay up afterwards, until Ctrl-C"
+    )
+    play.add_argument("--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="where logs go")
+    play.set_defaults(run=demo)
+
+    local = commands.add_parser(
+        "local", help="the local stack", description="Run the whole bridge on this machine."
+    )
+    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    up = local_commands.add_parser(
+        "up",
+        help="start the local stack and keep it up until Ctrl-C",
+        description="Start the local stack and print its URLs, the sandbox's API key, the "
+        "webhook signing secret and the trigger token, to play with it by hand.",
+    )
+    up.add_argument("--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="where logs go")
+    up.set_defaults(run=local_up)
+
     send = commands.add_parser(
         "send-event",
         help="send a correctly signed sample of a catalogue event to a webhook receiver",
@@ -106,7 +193,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
     return status
 
 
