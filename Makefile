@@ -1,19 +1,21 @@
 # p4f-bridge: every target creates what it needs; a fresh machine needs only make and Python 3.13.
 #   make demo   the main job: the bridge against the local Pay4Feedback sandbox
 #   make test   lint, type checks, the test suite and the template checks (what CI runs)
+#   make bench  cold starts, warm costs, the API client's rate and the layer's size (bench/)
 
 PYTHON ?= $(shell scripts/find-python)
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_ENV := .tools/sam
 SAM := $(SAM_ENV)/bin/sam
+CHECKOV := .tools/checkov/bin/checkov
 export AWS_DEFAULT_REGION ?= us-east-1
 # sam build looks for python3.13 on PATH
 export PATH := $(dir $(PYTHON)):$(PATH)
 # Every handler is type-checked as its own module: all of them are called app.py.
 FUNCTION_APPS := $(patsubst functions/%/app.py,-m functions.%.app,$(wildcard functions/*/app.py))
 
-.PHONY: demo test lint pytest template clean
+.PHONY: demo test lint pytest template bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +28,12 @@ $(SAM):
 	test -x $(SAM_ENV)/bin/python || $(PYTHON) -m venv $(SAM_ENV)
 	$(SAM_ENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_ENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.130'
+
+# checkov pins its own dependencies too.
+$(CHECKOV):
+	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet --upgrade pip
+	.tools/checkov/bin/python -m pip install --quiet 'checkov>=3.2'
 
 demo: $(BIN)/.installed
 	$(BIN)/python -m local.demo
@@ -41,10 +49,23 @@ lint: $(BIN)/.installed
 pytest: $(BIN)/.installed
 	$(BIN)/pytest
 
-template: $(SAM)
+# The template as written and as CloudFormation gets it (after the SAM transform) must both
+# pass cfn-lint; checkov may only report what .checkov.yaml explains.
+template: $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
-	$(SAM_ENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV)/bin/cfn-lint template.yaml schemas/registry.yaml
+	mkdir -p .aws-sam
+	$(SAM_ENV)/bin/python scripts/translate-template > .aws-sam/translated.json
+	# SAM's own policy templates trip two warnings there: SQSPollerPolicy lists the batch
+	# actions (W3037) and AWSSecretsManagerGetSecretValuePolicy wraps the ARN in a Sub (W1031).
+	$(SAM_ENV)/bin/cfn-lint --ignore-checks W3037 W1031 -- .aws-sam/translated.json
+	$(CHECKOV) -f template.yaml --config-file .checkov.yaml
+	$(SAM) build
+
+# The handlers run on what sam build makes (.aws-sam/build), as Lambda would run them.
+bench: $(BIN)/.installed $(SAM)
 	$(SAM) build --parallel
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

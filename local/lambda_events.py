@@ -125,12 +125,17 @@ def sqs_event(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def eventbridge_event(
-    detail: Mapping[str, Any], *, detail_type: str, source: str, event_time: str
+    detail: Mapping[str, Any],
+    *,
+    detail_type: str,
+    source: str,
+    event_time: str,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     """An EventBridge event as a rule's target receives it."""
     return {
         "version": "0",
-        "id": str(uuid.uuid4()),
+        "id": event_id or str(uuid.uuid4()),
         "detail-type": detail_type,
         "source": source,
         "account": ACCOUNT,

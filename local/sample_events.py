@@ -11,13 +11,26 @@ carries SAMPLE_TRIGGER_TOKEN: put it in the trigger token secret (TRIGGER_TOKEN_
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from local.lambda_events import eventbridge_event, function_url_event, sqs_event, sqs_record
-from p4f.fanout import EVENT_SOURCE, ReceivedEvent, sqs_message
+from local.lambda_events import (
+    ACCOUNT,
+    REGION,
+    eventbridge_event,
+    function_url_event,
+    sqs_event,
+    sqs_record,
+)
+from local.template import Template
+from p4f.envelope import utc_timestamp
+from p4f.fanout import EVENT_SOURCE, ReceivedEvent, eventbridge_entry, sqs_message
+from p4f.models import EventType
 from p4f.signing import delivery_headers
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -72,6 +85,97 @@ SAMPLE_EVENT: dict[str, Any] = {
 }
 
 
+SAMPLE_CAMPAIGN: dict[str, Any] = {
+    "id": SAMPLE_EVENT["data"]["campaign_id"],
+    "name": "Onboarding survey",
+    "description": "Why new users stop before their first project.",
+    "status": "ACTIVE",
+    "reward": {"amount": "5.00", "currency": "USD"},
+    "max_responses": 200,
+    "questions": [
+        {"id": "q_1", "type": "text", "prompt": "What almost stopped you from signing up?"}
+    ],
+    "created_at": "2026-04-18T09:00:00Z",
+    "updated_at": "2026-04-19T14:22:51Z",
+}
+
+SAMPLE_PAYOUT: dict[str, Any] = {
+    "id": "po_7d2c9e41",
+    "response_id": SAMPLE_EVENT["data"]["id"],
+    "campaign_id": SAMPLE_EVENT["data"]["campaign_id"],
+    "respondent": SAMPLE_EVENT["data"]["respondent"],
+    "amount": "5.00",
+    "currency": "USD",
+    "status": "COMPLETED",
+    "failure_reason": None,
+    "completed_at": "2026-04-19T15:02:10Z",
+}
+
+
+def _catalogue_data(event_type: EventType) -> dict[str, Any]:
+    response = SAMPLE_EVENT["data"]
+    pending = response | {"status": "PENDING", "reviewed_at": None}
+    data: dict[EventType, dict[str, Any]] = {
+        EventType.PING: {"webhook_id": "wh_3a9f0c52"},
+        EventType.CAMPAIGN_CREATED: SAMPLE_CAMPAIGN | {"status": "DRAFT"},
+        EventType.CAMPAIGN_UPDATED: SAMPLE_CAMPAIGN,
+        EventType.CAMPAIGN_PAUSED: SAMPLE_CAMPAIGN | {"status": "PAUSED"},
+        EventType.CAMPAIGN_RESUMED: SAMPLE_CAMPAIGN,
+        EventType.RESPONSE_SUBMITTED: pending | {"quality": None},
+        EventType.RESPONSE_SCORED: pending,
+        EventType.REWARD_APPROVED: response,
+        EventType.REWARD_REJECTED: response
+        | {"status": "REJECTED", "rejection_reason": "The answer does not address the question."},
+        EventType.PAYOUT_COMPLETED: SAMPLE_PAYOUT,
+        EventType.PAYOUT_FAILED: SAMPLE_PAYOUT
+        | {"status": "FAILED", "failure_reason": "The respondent's PayPal account is closed."},
+    }
+    return data[event_type]
+
+
+def catalogue_event(event_type: EventType | str, **data: Any) -> dict[str, Any]:
+    """A webhook event body of `event_type`: for a catalogue type, with the data Pay4Feedback
+    would send (fields in `data` replacing its own); for any other type, `data` alone."""
+    known = event_type in set(EventType)
+    fields = _catalogue_data(EventType(event_type)) if known else {}
+    digest = hashlib.sha256(str(event_type).encode()).hexdigest()[:32]
+    return SAMPLE_EVENT | {"id": f"evt_{digest}", "type": str(event_type), "data": fields | data}
+
+
+def forwarder_record(
+    body: Mapping[str, Any], *, queue_arn: str, message_id: str | None = None
+) -> dict[str, Any]:
+    """The SQS record a forwarder's queue holds for a webhook event: the EventBridge event
+    the bus rule delivered (p4f.fanout's mapping), whose id follows from the event's."""
+    received = ReceivedEvent.parse(json.dumps(body).encode())
+    entry = eventbridge_entry(received, "p4f-bridge-events")
+    on_bus = eventbridge_event(
+        json.loads(entry["Detail"]),
+        detail_type=entry["DetailType"],
+        source=entry["Source"],
+        event_time=utc_timestamp(received.created_at),
+        event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, received.id)),
+    )
+    return sqs_record(json.dumps(on_bus), queue_arn=queue_arn, message_id=message_id)
+
+
+FORWARDER_EVENT_TYPES = {
+    "slack_forwarder": "SlackEventTypes",
+    "segment_forwarder": "SegmentEventTypes",
+}
+"""Each forwarder, and the template Parameter whose default says which types it gets."""
+
+
+def forwarder_batch(function: str) -> dict[str, Any]:
+    """The SQS batch a forwarder gets: one event of each type its rule lets through by
+    default (the template's Parameter), as its queue holds them."""
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{function.replace('_', '-')}"
+    types = Template.load().default(FORWARDER_EVENT_TYPES[function]).split(",")
+    return sqs_event(
+        [forwarder_record(catalogue_event(t), queue_arn=queue_arn, message_id=t) for t in types]
+    )
+
+
 def _delivery(body: bytes, secret: str, timestamp: int) -> dict[str, Any]:
     headers = delivery_headers(
         body,
@@ -90,6 +194,7 @@ def samples(timestamp: int) -> dict[str, dict[str, Any]]:
         detail_type=CREATE_CAMPAIGN,
         source="crm.example",
         event_time=SAMPLE_EVENT["created_at"],
+        event_id="3c1f6e2a-9b4d-4f7e-8a5c-2d0b1e9f7a64",
     )
     return _webhook_samples(timestamp) | {
         "campaign_trigger/http_request.json": function_url_event(
@@ -136,6 +241,10 @@ def _webhook_samples(timestamp: int) -> dict[str, dict[str, Any]]:
                 )
             ]
         ),
+        **{
+            f"{function}/sqs_batch.json": forwarder_batch(function)
+            for function in FORWARDER_EVENT_TYPES
+        },
         "event_bus/reward_approved.json": eventbridge_event(
             SAMPLE_EVENT,
             detail_type=received.type,

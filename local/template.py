@@ -49,6 +49,10 @@ class Template:
         resource: dict[str, Any] = self.body["Resources"][logical_id]
         return resource
 
+    def default(self, parameter: str) -> str:
+        """A Parameter's default value, as written (a CommaDelimitedList's is one string)."""
+        return str(self.body["Parameters"][parameter]["Default"])
+
     def properties(self, logical_id: str) -> dict[str, Any]:
         properties: dict[str, Any] = self.resource(logical_id).get("Properties", {})
         return properties

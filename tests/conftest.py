@@ -1,18 +1,47 @@
-"""Fixtures for every test: AWS credentials that reach nothing real, and handler loading."""
+"""Fixtures for every test: AWS credentials that reach nothing real, handler loading, a fake
+clock, Secrets Manager in moto, and sample events as a forwarder's queue holds them."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import moto  # noqa: F401 (moto must be imported before any boto3 client is built)
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from moto import mock_aws
+
+from local.sample_events import catalogue_event, forwarder_record
+from p4f.forwarding import QueuedEvent, read_record
+from p4f.models import EventType
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 AWS_REGION = "us-east-1"
+FORWARDER_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:forwarder"
 
 LoadFunction = Callable[[str, Mapping[str, str]], ModuleType]
+
+
+@dataclass
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +73,23 @@ def load_function(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadFunction]:
     yield load
     for module_name in loaded:
         sys.modules.pop(module_name, None)
+
+
+def queued_record(
+    event_type: EventType | str, message_id: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """The SQS record a forwarder's queue holds for a sample event (see catalogue_event)."""
+    body = catalogue_event(event_type, **data)
+    return forwarder_record(body, queue_arn=FORWARDER_QUEUE_ARN, message_id=message_id)
+
+
+def queued_event(event_type: EventType | str, **data: Any) -> QueuedEvent:
+    """A sample event as a forwarder reads it from its queue."""
+    return read_record(SQSRecord(queued_record(event_type, **data)))
+
+
+@pytest.fixture
+def secretsmanager() -> Iterator[SecretsManagerClient]:
+    """Secrets Manager in moto."""
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name=AWS_REGION)

@@ -18,7 +18,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 from trigger import CampaignTrigger, Outcome, Settings, TriggerResult
@@ -29,7 +29,7 @@ from trigger_queue import TriggerQueue
 from p4f.client import Pay4FeedbackClient
 from p4f.function_url import BadRequestEncodingError, HttpRequest
 from p4f.ratelimit import SlidingWindowLimiter
-from p4f.secrets import ApiKeySecret, TriggerToken
+from p4f.secrets import ApiKeySecret, TriggerToken, secretsmanager_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -39,9 +39,10 @@ AWS_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"max_attempts": 
 
 logger = Logger()
 metrics = Metrics()
+tracer = Tracer()
 
 settings = Settings.from_env(os.environ)
-_secretsmanager = boto3.client("secretsmanager", config=AWS_CONFIG)
+_secretsmanager = secretsmanager_client()
 client = Pay4FeedbackClient(
     settings.base_url,
     key_provider=ApiKeySecret(settings.api_key_secret_arn, boto3_client=_secretsmanager),
@@ -74,6 +75,7 @@ _METRIC_NAMES = {
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     def seconds_left() -> float:

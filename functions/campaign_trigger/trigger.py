@@ -78,8 +78,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         found = cls(
             token_secret_arn=env_readers.required(env, "TRIGGER_TOKEN_SECRET_ARN"),
-            api_key_secret_arn=env_readers.required(env, "API_KEY_SECRET_ARN"),
-            base_url=env_readers.optional(env, "PAY4FEEDBACK_BASE_URL") or DEFAULT_BASE_URL,
+            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
+            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
             table_name=env_readers.required(env, "TRIGGER_TABLE"),
             event_bus_name=env_readers.required(env, "EVENT_BUS_NAME"),
             queue_url=env_readers.required(env, "TRIGGER_QUEUE_URL"),
@@ -90,9 +90,7 @@ class Settings:
             rate_window_seconds=env_readers.integer(
                 env, "RATE_WINDOW_SECONDS", TENANT_RATE_WINDOW_SECONDS, minimum=1
             ),
-            api_timeout_seconds=env_readers.integer(
-                env, "PAY4FEEDBACK_TIMEOUT_SECONDS", 10, minimum=1
-            ),
+            api_timeout_seconds=env_readers.integer(env, "P4F_TIMEOUT_SECONDS", 10, minimum=1),
         )
         if found.requests_per_minute < found.containers:
             raise env_readers.ConfigurationError(

@@ -91,7 +91,7 @@ class TriggerEndpoint:
             return rejection(
                 401,
                 "missing Authorization: Bearer <token> header (the token is in the trigger "
-                "token secret: see the README, 'Campaign trigger')",
+                "token secret: see the README, 'The campaign trigger')",
                 {"WWW-Authenticate": _CHALLENGE},
             )
         try:

@@ -3,7 +3,6 @@ webhook contract. Plain httpx on purpose: the p4f client has tests of its own.""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import selectors
@@ -11,10 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +19,7 @@ import pytest
 
 from local.sandbox import SandboxServer, running_sandbox
 from p4f.signing import SignatureMismatchError, verify
+from tests.http_recorder import Receiver, Reply, wait_until
 
 TENANT_KEYS = [f"p4f_test_tenant_{n:03}_0123456789" for n in range(1, 301)]
 """The shared sandbox's tenants: each test takes unused ones, so tests never see each other."""
@@ -55,13 +52,6 @@ def error(answer: httpx.Response, status: int) -> str:
     return message
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def create_campaign(api: httpx.Client, **fields: Any) -> Any:
     return data(api.post("/api/v1/campaigns", json=NEW_CAMPAIGN | fields), 201)
 
@@ -92,80 +82,6 @@ def attempts(api: httpx.Client, event_type: str) -> list[Any]:
 
 def client(sandbox: SandboxServer, headers: dict[str, str]) -> httpx.Client:
     return httpx.Client(base_url=sandbox.url, headers=headers, timeout=5, trust_env=False)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    delay: float = 0.0
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: dict[str, str]
-    """Header names in lower case."""
-    body: bytes
-
-    @property
-    def event(self) -> Any:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that records every request and answers from a script
-    (then 200)."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self._script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                with receiver._lock:
-                    receiver.received.append(Received(self.path, headers, body))
-                    reply = receiver._script.popleft() if receiver._script else Reply()
-                time.sleep(reply.delay)
-                self.send_response(reply.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def script(self, *replies: Reply) -> None:
-        with self._lock:
-            self._script.extend(replies)
-
-    def wait_for(self, count: int, event_type: str | None = None) -> list[Received]:
-        """The first `count` requests (of one event type), once they have arrived."""
-
-        def matching() -> list[Received]:
-            with self._lock:
-                return [
-                    r
-                    for r in self.received
-                    if event_type is None or r.headers["p4f-event-type"] == event_type
-                ]
-
-        wait_until(lambda: len(matching()) >= count)
-        return matching()[:count]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
 
 # --- fixtures -----------------------------------------------------------------------------

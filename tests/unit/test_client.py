@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -28,25 +27,11 @@ from p4f.errors import (
 )
 from p4f.models import Campaign, CampaignStatus, NewCampaign, ResponseStatus
 from p4f.ratelimit import SlidingWindowLimiter
+from tests.conftest import FakeTime
 
 API_KEY = "p4f_test_unit_secret_key_0123456789"
 CAMPAIGN_ID = "7b0c5a36-4a55-4cf5-9b0e-0a0b8c5c1d11"
 RESPONSE_ID = "3f9d2e1c-6b8a-4d7e-9f0a-1b2c3d4e5f60"
-
-
-@dataclass
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def envelope(data: object, status: int = 200) -> httpx.Response:

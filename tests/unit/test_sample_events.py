@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import trigger_http
 import trigger_queue
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from trigger_body import TriggerBody
 
 from local.sample_events import (
     EVENTS_DIR,
+    FORWARDER_EVENT_TYPES,
     SAMPLE_SECRET,
     SAMPLE_TIMESTAMP,
     SAMPLE_TRIGGER,
@@ -20,7 +22,9 @@ from local.sample_events import (
     samples,
     write,
 )
+from local.template import Template
 from p4f.fanout import ReceivedEvent
+from p4f.forwarding import read_record
 from p4f.function_url import HttpRequest
 from p4f.models import Response, WebhookEvent
 from p4f.signing import (
@@ -47,6 +51,8 @@ def test_the_committed_samples_are_the_generated_ones_apart_from_ids_and_clocks(
         assert committed.get("body") == fresh.get("body")
         assert committed.get("headers") == fresh.get("headers")
         assert committed.get("detail") == fresh.get("detail")
+        bodies = [record["body"] for record in committed.get("Records", [])]
+        assert bodies == [record["body"] for record in fresh.get("Records", [])]
     assert {str(p.relative_to(tmp_path)) for p in generated} == set(samples(SAMPLE_TIMESTAMP))
 
 
@@ -100,3 +106,14 @@ def test_the_create_campaign_samples_carry_the_trigger_as_the_rule_delivers_it()
     assert TriggerBody.parse(on_bus["detail"]) == TriggerBody.parse(SAMPLE_TRIGGER)
     [record] = load("campaign_trigger/sqs_batch.json")["Records"]
     assert json.loads(record["body"])["detail"] == on_bus["detail"]
+
+
+@pytest.mark.parametrize(("function", "parameter"), FORWARDER_EVENT_TYPES.items())
+def test_each_forwarders_sample_is_a_batch_of_the_types_its_rule_lets_through(
+    function: str, parameter: str
+) -> None:
+    records = load(f"{function}/sqs_batch.json")["Records"]
+    events = [read_record(SQSRecord(record)).event for record in records]
+    assert [str(e.type) for e in events] == Template.load().default(parameter).split(",")
+    assert len(records) <= 10  # the event source mapping's BatchSize
+    assert all(json.loads(r["body"])["source"] == "pay4feedback" for r in records)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from p4f.secrets import (
     ApiKeySecret,
@@ -22,12 +20,6 @@ from p4f.secrets import (
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
-
-
-@pytest.fixture
-def secretsmanager() -> Iterator[SecretsManagerClient]:
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
 
 
 class Clock:
@@ -159,3 +151,13 @@ def test_a_rotated_trigger_token_is_read_again_at_most_once_a_minute(
     clock.now = 61
     assert token.matches(rotated)  # a mismatch a minute later reads the rotated token
     assert not token.matches(TOKEN)
+
+
+def test_reading_a_secret_keeps_botocore_from_logging_its_value(
+    secretsmanager: SecretsManagerClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    secretsmanager.create_secret(Name="p4f/api-key", SecretString="p4f_live_never_logged")
+    caplog.set_level(logging.DEBUG)
+    ApiKeySecret("p4f/api-key", boto3_client=secretsmanager).get()
+    assert "GetSecretValue" in caplog.text  # botocore did log the call at DEBUG
+    assert "p4f_live_never_logged" not in caplog.text

@@ -20,14 +20,11 @@ that strip Authorization); it is never logged, never in a repr and never in an e
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, TypedDict, Unpack
 from urllib.parse import quote
 
@@ -59,11 +56,11 @@ from p4f.models import (
     WebhookSubscription,
 )
 from p4f.ratelimit import SlidingWindowLimiter
+from p4f.retries import RetryPolicy as RetryPolicy  # noqa: PLC0414 (re-exported: Pay4FeedbackClient(retry=...))
+from p4f.retries import retry_after
 
 DEFAULT_BASE_URL = "https://app.pay4feedback.com"
 DEFAULT_TIMEOUT_SECONDS = 10.0
-# Retry-After when a 429 carries none: the reference's own examples fall back to 30 s.
-_DEFAULT_RETRY_AFTER_SECONDS = 30.0
 # How far the server's clock may lag ours when a created resource is looked up by time.
 _CLOCK_SKEW = timedelta(minutes=5)
 
@@ -80,24 +77,6 @@ class ApiKeyProvider(Protocol):
     def refresh_api_key(self) -> str:
         """The key read afresh from its source (after a 401: it may have been rotated)."""
         ...
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently failed calls are repeated."""
-
-    max_attempts: int = 4
-    """Sends of one call that failed with a 5xx or a lost connection, the first included."""
-    max_rate_limit_waits: int = 5
-    """429 answers waited out in one call before RateLimitError is raised."""
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based): exponential,
-        half of it random so that many clients do not retry in step."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not crypto)
 
 
 class MoneyFields(TypedDict):
@@ -547,7 +526,7 @@ def _read_answer(method: str, path: str, answer: httpx.Response) -> JsonValue:
     else:
         message, timestamp = error["error"], _parse_timestamp(error.get("timestamp"))
     if answer.status_code == 429:
-        raise RateLimitError(message, retry_after=_retry_after(answer), timestamp=timestamp)
+        raise RateLimitError(message, retry_after=retry_after(answer), timestamp=timestamp)
     raise error_for_status(answer.status_code)(
         message, status=answer.status_code, timestamp=timestamp
     )
@@ -570,17 +549,6 @@ def _describe_foreign_answer(answer: httpx.Response) -> str:
         + (f": {text!r}" if text else "")
         + " (probably a proxy or load balancer in front of the API)"
     )
-
-
-def _retry_after(answer: httpx.Response) -> float:
-    value = answer.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return _DEFAULT_RETRY_AFTER_SECONDS
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _at_most(configured: float | None, remaining: float) -> float:

@@ -1,7 +1,8 @@
 """Secrets from AWS Secrets Manager, parsed, cached for a TTL, re-read on demand.
 
     CachedSecret[T]         fetch, parse (`_parse`), cache for `ttl` seconds; `refresh()`
-    ├── ApiKeySecret        the Pay4Feedback API key: the key itself, or {"api_key": "..."}
+    ├── KeySecret           one key: the key itself, or a JSON object {"<field>": "..."}
+    │   └── ApiKeySecret    the Pay4Feedback API key: the key itself, or {"api_key": "..."}
     ├── SigningSecrets      webhook signing secrets: one secret, or a JSON array of them
     │                       while the sender rotates (old and new both valid for a while)
     └── TriggerToken        the bearer token callers of the campaign trigger present
@@ -12,17 +13,20 @@
     └── SecretFormatError   its value is not in the expected form
 
 Values never appear in a repr, a log line or an error message; only the secret's id does.
-boto3 is imported on first use (it is the Lambda runtime's, and costs cold-start time).
+A function that reads secrets calls `keep_secret_values_out_of_logs()` at init, so that
+libraries do not log them either, whatever the log level. boto3 is imported on first use
+(it is the Lambda runtime's, and costs cold-start time).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -33,6 +37,14 @@ MIN_TOKEN_LENGTH = 32
 TOKEN_RECHECK_SECONDS = 60.0
 """A token that does not match is looked up again at most this often (it may have been
 rotated), however many wrong tokens arrive."""
+
+
+def keep_secret_values_out_of_logs() -> None:
+    """Keep libraries from logging secret values at DEBUG: botocore logs each answer's body
+    (a GetSecretValue answer holds the secret), httpx each request's URL at INFO (an
+    incoming webhook's URL is its secret)."""
+    logging.getLogger("botocore.parsers").setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class SecretError(Exception):
@@ -64,6 +76,8 @@ class CachedSecret[T]:
     ) -> None:
         if not secret_id:
             raise ValueError(f"{type(self).__name__} needs the secret's ARN or name")
+        # Whoever reads a secret is protected from libraries that would log it.
+        keep_secret_values_out_of_logs()
         self.secret_id = secret_id
         self._ttl = ttl
         self._client = boto3_client
@@ -122,18 +136,22 @@ class CachedSecret[T]:
 
     def _secretsmanager(self) -> SecretsManagerClient:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.client(
-                "secretsmanager",
-                config=Config(
-                    connect_timeout=2,
-                    read_timeout=3,
-                    retries={"max_attempts": 3, "mode": "standard"},
-                ),
-            )
+            self._client = secretsmanager_client()
         return self._client
+
+
+def secretsmanager_client() -> SecretsManagerClient:
+    """A Secrets Manager client with short time-outs and a few retries; build it at init
+    and pass it as `boto3_client=` to have it ready before the first invocation."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "secretsmanager",
+        config=Config(
+            connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
+        ),
+    )
 
 
 def _json_or_none(secret_string: str) -> Any:
@@ -145,20 +163,32 @@ def _json_or_none(secret_string: str) -> Any:
         return None
 
 
-class ApiKeySecret(CachedSecret[str]):
-    """The Pay4Feedback API key; a `p4f.client.ApiKeyProvider`."""
+class KeySecret(CachedSecret[str]):
+    """One key: the secret's whole value, or the `field` of a JSON object."""
+
+    field: ClassVar[str]
+    """The JSON field that holds the key, e.g. "api_key"."""
+    what: ClassVar[str]
+    """What the key is, for error messages, e.g. "the API key"."""
 
     def _parse(self, secret_string: str) -> str:
         parsed = _json_or_none(secret_string)
         if parsed is None:
             return secret_string
-        if isinstance(parsed, dict) and isinstance(parsed.get("api_key"), str):
-            key: str = parsed["api_key"].strip()
+        if isinstance(parsed, dict) and isinstance(parsed.get(self.field), str):
+            key: str = parsed[self.field].strip()
             if key:
                 return key
         raise SecretFormatError(
-            f'secret {self.secret_id!r} must hold the API key itself or {{"api_key": "..."}}'
+            f'secret {self.secret_id!r} must hold {self.what} itself or {{"{self.field}": "..."}}'
         )
+
+
+class ApiKeySecret(KeySecret):
+    """The Pay4Feedback API key; a `p4f.client.ApiKeyProvider`."""
+
+    field = "api_key"
+    what = "the API key"
 
     def get_api_key(self) -> str:
         return self.get()

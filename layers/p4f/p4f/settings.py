@@ -38,3 +38,13 @@ def integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0
     if value < minimum:
         raise ConfigurationError(f"environment variable {name} must be at least {minimum}")
     return value
+
+
+def boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """`true` or `false` (any case), as template Parameters give them."""
+    raw = optional(env, name)
+    if raw is None:
+        return default
+    if raw.lower() not in {"true", "false"}:
+        raise ConfigurationError(f"environment variable {name} must be true or false, not {raw!r}")
+    return raw.lower() == "true"

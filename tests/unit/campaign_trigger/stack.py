@@ -260,8 +260,8 @@ def trigger_stack(
     )
     settings = {
         "TRIGGER_TOKEN_SECRET_ARN": token_arn,
-        "API_KEY_SECRET_ARN": api_key_arn,
-        "PAY4FEEDBACK_BASE_URL": sandbox.url,
+        "P4F_API_KEY_SECRET_ARN": api_key_arn,
+        "P4F_BASE_URL": sandbox.url,
         "TRIGGER_TABLE": "trigger",
         "EVENT_BUS_NAME": BUS,
         "TRIGGER_QUEUE_URL": queue_url,

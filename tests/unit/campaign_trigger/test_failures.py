@@ -93,7 +93,7 @@ def test_a_rate_limit_is_deferred_for_whole_seconds(retry_after: float, seconds:
 def test_the_budget_is_split_over_the_containers_and_must_cover_each() -> None:
     env = {
         "TRIGGER_TOKEN_SECRET_ARN": "arn:token",
-        "API_KEY_SECRET_ARN": "arn:key",
+        "P4F_API_KEY_SECRET_ARN": "arn:key",
         "TRIGGER_TABLE": "trigger",
         "EVENT_BUS_NAME": "bus",
         "TRIGGER_QUEUE_URL": "https://sqs/queue",

@@ -209,7 +209,7 @@ def test_a_post_whose_answer_is_lost_makes_one_campaign(
 ) -> None:
     with (
         mock_aws(),
-        trigger_stack(load_function, sandbox, PAY4FEEDBACK_TIMEOUT_SECONDS="1") as stack,
+        trigger_stack(load_function, sandbox, P4F_TIMEOUT_SECONDS="1") as stack,
     ):
         # The sandbox creates the campaign, then answers after the client gave up.
         stack.admin.arm_fault(method="POST", path="/api/v1/campaigns", delay=2)

@@ -1,0 +1,138 @@
+"""`python -m bench`: run the figures, print the table, write the JSON (see `bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.client_rate import client_rate
+from bench.forwarders import forwarder_throughput
+from bench.handlers import cold_starts, warm_costs
+from bench.lambda_env import importable_layer
+from bench.layer_size import layer_size
+from bench.report import Row, machine, markdown, write_json
+from bench.subjects import BUILD, SUBJECTS
+
+logger = logging.getLogger("bench")
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BUILT_LAYER = BUILD / "P4fLayer"
+
+
+@dataclass(frozen=True)
+class Settings:
+    cold_runs: int = 15
+    warm_events: int = 2000
+    warm_warmup: int = 200
+    warm_rounds: int = 3
+    client_limit: int = 60
+    client_window: float = 2.0
+    client_windows: int = 10
+
+
+@dataclass(frozen=True)
+class Workspace:
+    settings: Settings
+    workdir: Path
+    layer_override: Path | None = None
+
+    def layer(self) -> Path:
+        """The built layer's python/, importable on this machine (built once per run)."""
+        found = self.workdir / "importable-layer"
+        if not found.exists():
+            chosen = self.layer_override or importable_layer(BUILT_LAYER, self.workdir)
+            found.symlink_to(chosen.resolve())
+        return found
+
+
+def _layer(space: Workspace) -> list[Row]:
+    return layer_size(BUILT_LAYER, space.workdir / "zip")
+
+
+def _cold(space: Workspace) -> list[Row]:
+    return cold_starts(
+        SUBJECTS, space.layer(), space.workdir / "cold", runs=space.settings.cold_runs
+    )
+
+
+def _warm(space: Workspace) -> list[Row]:
+    return warm_costs(
+        SUBJECTS,
+        space.layer(),
+        space.workdir,
+        events=space.settings.warm_events,
+        warmup=space.settings.warm_warmup,
+        rounds=space.settings.warm_rounds,
+    )
+
+
+def _forwarders(space: Workspace) -> list[Row]:
+    return forwarder_throughput(SUBJECTS, space.layer(), space.workdir / "forwarders")
+
+
+def _client(space: Workspace) -> list[Row]:
+    return client_rate(
+        limit=space.settings.client_limit,
+        window=space.settings.client_window,
+        windows=space.settings.client_windows,
+    )
+
+
+FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
+    "cold": _cold,
+    "warm": _warm,
+    "forwarders": _forwarders,
+    "client": _client,
+    "layer": _layer,
+}
+"""Each figure by name, in the table's order."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=sorted(FIGURES), help="figures to run")
+    parser.add_argument("--runs", type=int, default=defaults.cold_runs, help="cold starts each")
+    parser.add_argument("--warm-events", type=int, default=defaults.warm_events)
+    parser.add_argument("--client-windows", type=int, default=defaults.client_windows)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument(
+        "--layer",
+        type=Path,
+        help="run the handlers on this layer python/ folder instead (e.g. an older build)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="bench: %(message)s", stream=sys.stderr)
+    logging.getLogger("bench").setLevel(logging.INFO)
+    if not (BUILT_LAYER / "python").is_dir():
+        parser.error(f"no built layer in {BUILT_LAYER}: run `make bench` (it runs sam build)")
+    settings = Settings(
+        cold_runs=args.runs, warm_events=args.warm_events, client_windows=args.client_windows
+    )
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="p4f-bench-") as workdir:
+        space = Workspace(settings, Path(workdir), args.layer)
+        for name, figure in FIGURES.items():
+            if args.only is None or name in args.only:
+                logger.info("measuring %s", name)
+                rows.extend(figure(space))
+    written = write_json(
+        rows, asdict(settings) | {"layer": str(args.layer or BUILT_LAYER)}, args.results
+    )
+    described = machine()
+    shown = written.relative_to(Path.cwd()) if written.is_relative_to(Path.cwd()) else written
+    print(markdown(rows))
+    print(
+        f"\n{described['cpus']} CPUs, {described['machine']}, "
+        f"Python {described['python']}; JSON: {shown}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Figure (3): the forwarders against local receivers: HTTP requests per 1,000 events, events/s.
+
+Each forwarder runs in one Lambda-like process (`bench.lambda_env`, warm mode without
+canned answers): Secrets Manager in moto_server, Slack or Segment as the local receivers
+of `local/` over HTTP on 127.0.0.1, which check every request against the real service's
+limits. The subject's cold-start event warms the container (untimed), then
+`Throughput.batches` batches follow. Requests are counted at the receiver, over every
+batch; events/s is the timed events over the time the handler spent on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bench.handlers import check, variants_of
+from bench.lambda_env import launch
+from bench.report import Row
+from bench.subjects import local_stack
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from bench.subjects import Subject
+
+FIGURE = "(3) forwarders"
+
+logger = logging.getLogger(__name__)
+
+
+def forwarder_throughput(subjects: Sequence[Subject], layer: Path, workdir: Path) -> list[Row]:
+    forwarders = [subject for subject in subjects if subject.throughput is not None]
+    rows: list[Row] = []
+    with local_stack() as stack:
+        variants = variants_of(
+            forwarders, stack.fixture, layer, workdir, without_bytecode_too=False
+        )
+        for variant in variants:
+            throughput = variant.subject.throughput
+            assert throughput is not None
+            receiver = stack.receivers[throughput.receiver]
+            sent_before = len(receiver.requests)
+            numbers = range(1 + throughput.batches)
+            # The first is the one its cold start handles, then the timed ones.
+            batches = [variant.subject.event(0, stack.fixture)] + [
+                throughput.batch(number, stack.fixture) for number in numbers[1:]
+            ]
+            run = launch(variant.launch, batches, workdir / "runs", mode="warm")
+            check(variant, run, numbers, stack.fixture)
+            requests = len(receiver.requests) - sent_before
+            events = sum(len(batch["Records"]) for batch in batches)
+            timed_events = sum(len(batch["Records"]) for batch in batches[1:])
+            logger.info("%s: %d requests for %d events", variant.label, requests, events)
+            size = len(batches[-1]["Records"])
+            details = {
+                "batches": len(batches),
+                "events": events,
+                "requests": requests,
+                "timed_events": timed_events,
+                "timed_seconds": sum(run.durations),
+            }
+            rows += [
+                Row(
+                    FIGURE,
+                    variant.label,
+                    f"HTTP requests per 1,000 events (SQS batches of {size})",
+                    requests / events * 1000,
+                    "",
+                    target=variant.subject.targets.requests_per_1000_events,
+                    details=details,
+                ),
+                Row(
+                    FIGURE, variant.label, "events/s, warm", timed_events / sum(run.durations), "/s"
+                ),
+            ]
+    return rows

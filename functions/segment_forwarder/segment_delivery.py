@@ -1,0 +1,218 @@
+"""Sending Segment calls: one /v1/batch request per SQS batch, when it fits.
+
+    WriteKeySecret     the write key, from Secrets Manager: the key itself or {"write_key": "..."}
+    pack_requests      the batch's calls in as few requests as Segment's 500 KB allow, a
+                       record's calls (identify and track) always in the same request
+    SegmentForwarder   sends each request with basic auth (user: the write key). An answer
+                       that is not 2xx fails exactly the records of that request; after a
+                       429 the batch's later requests are not sent. Nothing is retried here:
+                       SQS delivers failed records again, and Segment drops the calls it
+                       already has by messageId.
+
+    SegmentError (ForwardingError)   Segment did not take a request
+    ├── SegmentRateLimitedError      429
+    ├── SegmentUnavailableError      5xx, time-out or lost connection
+    └── SegmentRejectedError         400 (invalid JSON, too large) or another 4xx
+    (and segment_calls' SegmentCallTooLargeError for one event, p4f.forwarding's
+    SecretUnavailableError and OutOfTimeError for the rest)
+
+The write key never appears in a message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import httpx
+from segment_calls import SegmentCallTooLargeError, calls_for
+
+from p4f import settings as env_readers
+from p4f.forwarding import Deadline, ForwardingError, OutOfTimeError, read_secret
+from p4f.retries import retry_after
+from p4f.secrets import KeySecret
+
+if TYPE_CHECKING:
+    from p4f.forwarding import QueuedEvent
+
+MAX_REQUEST_BYTES = 500_000
+"""Segment's 500 KB a request, read as 1,000-byte KB (the stricter reading). A batch of 10
+records makes at most ~330 KB (10 tracks of 32 KB and small identifies): one request. The
+limit matters when BatchSize is raised; Segment's 2,500 calls a request never binds first."""
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    segment_secret_arn: str
+    endpoint: str
+    """https://api.segment.io, or https://events.eu1.segmentapis.com for an EU workspace."""
+    send_personal_data: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            segment_secret_arn=env_readers.required(env, "SEGMENT_SECRET_ARN"),
+            endpoint=env_readers.required(env, "SEGMENT_ENDPOINT").rstrip("/"),
+            send_personal_data=env_readers.boolean(
+                env, "SEGMENT_SEND_PERSONAL_DATA", default=False
+            ),
+        )
+
+
+class SegmentError(ForwardingError):
+    """Segment did not take a request."""
+
+
+class SegmentRateLimitedError(SegmentError):
+    """Segment answered 429."""
+
+
+class SegmentUnavailableError(SegmentError):
+    """Segment answered 5xx, or no answer came in time."""
+
+
+class SegmentRejectedError(SegmentError):
+    """Segment refused the request (400: invalid JSON or too large; another 4xx)."""
+
+
+class WriteKeySecret(KeySecret):
+    """The Segment source's write key."""
+
+    field = "write_key"
+    what = "the Segment write key"
+
+
+@dataclass
+class Request:
+    """One /v1/batch request: the records it carries and their encoded calls."""
+
+    message_ids: list[str] = field(default_factory=list)
+    calls: list[bytes] = field(default_factory=list)
+
+    def body(self, sent_at: str) -> bytes:
+        return b'{"batch":[' + b",".join(self.calls) + f'],"sentAt":"{sent_at}"}}'.encode()
+
+
+_SENT_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+_ENVELOPE_BYTES = len(Request().body(datetime.now(UTC).strftime(_SENT_AT_FORMAT)[:-3] + "Z"))
+
+
+def pack_requests(
+    records: Sequence[tuple[str, list[bytes]]], max_bytes: int = MAX_REQUEST_BYTES
+) -> list[Request]:
+    """`records` (SQS message id, its calls) in order, in as few requests of at most
+    `max_bytes` as fit; every call is at most 32 KB, so a record always fits one."""
+    # Each call is counted with a comma before it; the first call of a request has none.
+    empty = _ENVELOPE_BYTES - 1
+    requests: list[Request] = []
+    current, size = Request(), empty
+    for message_id, calls in records:
+        adds = sum(len(call) + 1 for call in calls)
+        if current.calls and size + adds > max_bytes:
+            requests.append(current)
+            current, size = Request(), empty
+        current.message_ids.append(message_id)
+        current.calls.extend(calls)
+        size += adds
+    if current.calls:
+        requests.append(current)
+    return requests
+
+
+class SegmentForwarder:
+    """Sends a batch's events to Segment (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        write_key: WriteKeySecret,
+        http: httpx.Client,
+        *,
+        endpoint: str,
+        personal_data: bool = False,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._write_key = write_key
+        self._http = http
+        self._url = f"{endpoint.rstrip('/')}/v1/batch"
+        self._personal_data = personal_data
+        self._timeout = timeout
+        self._max_request_bytes = max_request_bytes
+        self._clock = clock
+
+    def forward(self, batch: Sequence[QueuedEvent], seconds: float) -> dict[str, ForwardingError]:
+        """Send the events' calls within `seconds`; the failures by SQS message id."""
+        deadline = Deadline(seconds, self._clock)
+        failures: dict[str, ForwardingError] = {}
+        records: list[tuple[str, list[bytes]]] = []
+        for queued in batch:
+            try:
+                records.append(
+                    (queued.message_id, calls_for(queued, personal_data=self._personal_data))
+                )
+            except SegmentCallTooLargeError as exc:
+                failures[queued.message_id] = exc
+        after_429: SegmentRateLimitedError | None = None
+        for request in pack_requests(records, self._max_request_bytes):
+            failure = self._failure_of(request, deadline, after_429)
+            if failure is not None:
+                failures.update(dict.fromkeys(request.message_ids, failure))
+            if isinstance(failure, SegmentRateLimitedError):
+                after_429 = after_429 or failure
+        return failures
+
+    def _failure_of(
+        self, request: Request, deadline: Deadline, after_429: SegmentRateLimitedError | None
+    ) -> ForwardingError | None:
+        """Why Segment did not take `request`, or None if it did; after a 429 to an earlier
+        request of the batch, it is not sent."""
+        if after_429 is not None:
+            return SegmentRateLimitedError(
+                f"not sent: Segment rate-limited an earlier request of this batch ({after_429})"
+            )
+        try:
+            self._send(request, deadline)
+        except ForwardingError as exc:
+            return exc
+        return None
+
+    def _send(self, request: Request, deadline: Deadline) -> None:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise OutOfTimeError("the invocation's time ran out before the request was sent")
+        sent_at = datetime.now(UTC).strftime(_SENT_AT_FORMAT)[:-3] + "Z"
+        timeout = min(self._timeout, remaining)
+        try:
+            answer = self._http.post(
+                self._url,
+                content=request.body(sent_at),
+                auth=(read_secret(self._write_key), ""),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise SegmentUnavailableError(
+                f"Segment did not answer within {timeout:.1f}s ({type(exc).__name__})"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise SegmentUnavailableError(
+                f"could not reach Segment ({type(exc).__name__})"
+            ) from exc
+        status = answer.status_code
+        if status == 429:
+            raise SegmentRateLimitedError(
+                f"Segment answered 429, Retry-After {retry_after(answer):g}s"
+            )
+        if status >= 500:
+            raise SegmentUnavailableError(f"Segment answered HTTP {status}")
+        if not answer.is_success:
+            said = " ".join(answer.text.split())[:200]
+            raise SegmentRejectedError(
+                f"Segment refused the request with HTTP {status}: {said!r}; check the write key "
+                "and the endpoint (SegmentRegion), else report this as a p4f-bridge bug"
+            )

@@ -1,0 +1,48 @@
+"""Slack forwarder: Pay4Feedback events from the bridge's bus, through its SQS queue, to Slack.
+
+An SQS batch in, a partial batch answer out (p4f.forwarding); one message per event,
+written by slack_messages and posted by slack_delivery. Clients are built once per
+container, at init.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from aws_lambda_powertools import Logger, Metrics
+from slack_delivery import Settings, SlackForwarder, SlackSecret, SlackTiming
+from slack_messages import DashboardLinks
+
+from p4f import __version__
+from p4f.forwarding import forward_batch
+from p4f.secrets import secretsmanager_client
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+logger = Logger()
+metrics = Metrics()
+
+settings = Settings.from_env(os.environ)
+timing = SlackTiming()
+secret = SlackSecret(settings.slack_secret_arn, boto3_client=secretsmanager_client())
+http = httpx.Client(
+    timeout=timing.request_timeout, headers={"User-Agent": f"p4f-bridge/{__version__}"}
+)
+forwarder = SlackForwarder(
+    secret,
+    http,
+    api_url=settings.slack_api_url,
+    links=DashboardLinks(settings.dashboard_url),
+    timing=timing,
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return forward_batch(event, context, forwarder, metrics)

@@ -1,0 +1,324 @@
+"""Delivering Slack messages: to an incoming webhook, or with chat.postMessage.
+
+    SlackSecret     where messages go, from Secrets Manager: {"webhook_url": "..."} or
+                    {"bot_token": "xoxb-...", "channel": "C..."}; never logged, never in a repr
+    SlackForwarder  one message per event, in the batch's order, as Slack asks:
+                    - requests at least `send_interval` apart, retries included (Slack allows
+                      about one message a second per channel);
+                    - a 429's Retry-After is waited out while the invocation has time for the
+                      wait and one more attempt; otherwise that record fails, and so does every
+                      record until the pause is over, unsent, in this invocation and the next
+                      ones of the container (going on after a 429 risks the app being
+                      disabled);
+                    - 5xx answers, time-outs and lost connections are retried with backoff,
+                      then the record fails;
+                    - a destination Slack refuses (invalid_auth, no_service, ...) is read from
+                      Secrets Manager again, once per message, in case it was rotated.
+    Failed records come back from SQS; after the queue's maxReceiveCount they wait in its DLQ.
+
+    SlackError (ForwardingError)   Slack did not post the message
+    ├── SlackRateLimitedError      429 for longer than the invocation can wait
+    ├── SlackUnavailableError      5xx, time-out or lost connection, after the retries
+    └── SlackRejectedError         Slack refused the message or the destination (its error code)
+    (and p4f.forwarding's SecretUnavailableError when the Slack secret cannot be used)
+
+No message or log line contains the webhook URL or the bot token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+from aws_lambda_powertools import Logger
+from slack_messages import DEFAULT_DASHBOARD_URL, DashboardLinks, SlackMessage, render
+
+from p4f import settings as env_readers
+from p4f.forwarding import Deadline, ForwardingError, OutOfTimeError, read_secret
+from p4f.retries import RetryPolicy, retry_after
+from p4f.secrets import CachedSecret, SecretFormatError
+
+if TYPE_CHECKING:
+    from p4f.forwarding import QueuedEvent
+
+logger = Logger(child=True)
+
+DEFAULT_API_URL = "https://slack.com/api"
+_ACCEPTED_FORMS = (
+    '{"webhook_url": "https://hooks.slack.com/services/..."} or '
+    '{"bot_token": "xoxb-...", "channel": "C0123456789"}'
+)
+_DESTINATION_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "invalid_token",
+        "no_service",
+        "no_team",
+        "team_disabled",
+    }
+)
+"""Slack's answers that the webhook URL or the bot token is not (or no longer) valid."""
+_CHANNEL_ERRORS = frozenset(
+    {"channel_not_found", "not_in_channel", "channel_is_archived", "is_archived"}
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_secret_arn: str
+    slack_api_url: str
+    dashboard_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            slack_secret_arn=env_readers.required(env, "SLACK_SECRET_ARN"),
+            slack_api_url=(env_readers.optional(env, "SLACK_API_URL") or DEFAULT_API_URL).rstrip(
+                "/"
+            ),
+            dashboard_url=env_readers.optional(env, "P4F_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL,
+        )
+
+
+class SlackError(ForwardingError):
+    """Slack did not post the message."""
+
+
+class SlackRateLimitedError(SlackError):
+    """Slack answered 429 for longer than the invocation can wait."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SlackUnavailableError(SlackError):
+    """Slack answered 5xx, or no answer came in time, after the retries."""
+
+
+class SlackRejectedError(SlackError):
+    """Slack refused the message or its destination."""
+
+    def __init__(self, error: str, details: Sequence[str] = ()) -> None:
+        self.error = error
+        if error in _DESTINATION_ERRORS:
+            todo = "put a valid webhook URL or bot token in the Slack secret"
+        elif error in _CHANNEL_ERRORS:
+            todo = "fix the channel in the Slack secret, and invite the app to it"
+        else:
+            todo = "the message itself was refused: report this as a p4f-bridge bug"
+        shown = f" ({'; '.join(details[:3])})" if details else ""
+        super().__init__(f"Slack refused the message: {error}{shown}; {todo}")
+
+
+@dataclass(frozen=True)
+class IncomingWebhook:
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BotChannel:
+    token: str = field(repr=False)
+    channel: str
+
+
+type SlackDestination = IncomingWebhook | BotChannel
+
+
+class SlackSecret(CachedSecret[SlackDestination]):
+    """Where Slack messages go: an incoming webhook, or a bot token and a channel."""
+
+    def _parse(self, secret_string: str) -> SlackDestination:
+        try:
+            parsed: Any = json.loads(secret_string)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            url, token, channel = (
+                _text(parsed.get(name)) for name in ("webhook_url", "bot_token", "channel")
+            )
+            if url and not token and urlsplit(url).scheme in {"https", "http"}:
+                return IncomingWebhook(url)
+            if token and channel and not url:
+                return BotChannel(token, channel)
+        raise SecretFormatError(f"secret {self.secret_id!r} must hold {_ACCEPTED_FORMS}")
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+_RETRIES = RetryPolicy(max_attempts=3, max_rate_limit_waits=2, base_delay=0.5, max_delay=4.0)
+
+
+@dataclass(frozen=True)
+class SlackTiming:
+    request_timeout: float = 5.0
+    send_interval: float = 1.0
+    """Seconds between two messages; Slack allows about one a second per channel."""
+    retry: RetryPolicy = _RETRIES
+
+
+class SlackForwarder:
+    """Posts one Slack message per event (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        secret: SlackSecret,
+        http: httpx.Client,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        links: DashboardLinks | None = None,
+        timing: SlackTiming | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._secret = secret
+        self._http = http
+        self._api_url = api_url
+        self._links = links or DashboardLinks()
+        self._timing = timing or SlackTiming()
+        self._clock = clock
+        self._sleep = sleep
+        self._last_sent: float | None = None
+        self._quiet_until = 0.0
+        """After a 429: no request before this time (self._clock's)."""
+
+    def forward(self, batch: Sequence[QueuedEvent], seconds: float) -> dict[str, ForwardingError]:
+        """Post a message for each event within `seconds`; the failures by SQS message id."""
+        deadline = Deadline(seconds, self._clock)
+        failures: dict[str, ForwardingError] = {}
+        for queued in batch:
+            pause = max(0.0, self._quiet_until - self._clock())
+            if pause and not deadline.allows(pause + self._timing.request_timeout):
+                failures[queued.message_id] = SlackRateLimitedError(
+                    f"not sent: Slack asked for a pause after a 429 that lasts {pause:g}s more, "
+                    "longer than this invocation can wait",
+                    pause,
+                )
+                continue
+            try:
+                self._deliver(render(queued, self._links), deadline)
+            except ForwardingError as exc:
+                failures[queued.message_id] = exc
+        return failures
+
+    def _deliver(self, message: SlackMessage, deadline: Deadline) -> None:
+        failures = rate_limit_waits = 0
+        destination = read_secret(self._secret)
+        rechecked = False
+        while True:
+            self._pace(deadline)
+            try:
+                self._post(destination, message, deadline)
+                return
+            except SlackRateLimitedError as exc:
+                self._quiet_until = self._clock() + exc.retry_after
+                rate_limit_waits += 1
+                if rate_limit_waits > self._timing.retry.max_rate_limit_waits:
+                    raise
+                self._wait(exc.retry_after, deadline, exc)
+            except SlackUnavailableError as exc:
+                failures += 1
+                if failures >= self._timing.retry.max_attempts:
+                    raise
+                self._wait(self._timing.retry.backoff(failures), deadline, exc)
+            except SlackRejectedError as exc:
+                if exc.error not in _DESTINATION_ERRORS or rechecked:
+                    raise
+                rechecked = True
+                fresh = read_secret(self._secret, fresh=True)
+                if fresh == destination:
+                    raise
+                logger.info("the Slack secret changed since it was read; sending again")
+                destination = fresh
+
+    def _pace(self, deadline: Deadline) -> None:
+        """Wait until the next request may go."""
+        if self._until_next_send() > 0:
+            self._wait(0.0, deadline, OutOfTimeError("no time was left to send the message"))
+
+    def _until_next_send(self) -> float:
+        """Seconds until a request may go: `send_interval` after the last one, and not
+        before a 429's pause is over."""
+        now = self._clock()
+        paced = now if self._last_sent is None else self._last_sent + self._timing.send_interval
+        return max(0.0, paced - now, self._quiet_until - now)
+
+    def _wait(self, seconds: float, deadline: Deadline, cause: ForwardingError) -> None:
+        """Sleep `seconds`, and at least until the next request is allowed; or raise `cause`
+        if the wait and one more attempt would pass the deadline."""
+        seconds = max(seconds, self._until_next_send())
+        if not deadline.allows(seconds + self._timing.request_timeout):
+            raise cause
+        if not isinstance(cause, OutOfTimeError):
+            logger.warning("%s; trying again in %.1fs", cause, seconds)
+        self._sleep(seconds)
+
+    def _post(
+        self, destination: SlackDestination, message: SlackMessage, deadline: Deadline
+    ) -> None:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise OutOfTimeError("the invocation's time ran out before the message was sent")
+        body: dict[str, Any] = {**message, "unfurl_links": False, "unfurl_media": False}
+        if isinstance(destination, IncomingWebhook):
+            url, headers = destination.url, {}
+        else:
+            url = f"{self._api_url}/chat.postMessage"
+            headers = {"Authorization": f"Bearer {destination.token}"}
+            body["channel"] = destination.channel
+        timeout = min(self._timing.request_timeout, remaining)
+        try:
+            answer = self._http.post(url, json=body, headers=headers, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise SlackUnavailableError(
+                f"Slack did not answer within {timeout:.1f}s ({type(exc).__name__})"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise SlackUnavailableError(f"could not reach Slack ({type(exc).__name__})") from exc
+        finally:
+            self._last_sent = self._clock()
+        check_answer(answer, webhook=isinstance(destination, IncomingWebhook))
+
+
+def check_answer(answer: httpx.Response, *, webhook: bool) -> None:
+    """Raise the SlackError Slack's answer means; return if the message was posted.
+
+    An incoming webhook answers 200 "ok" or an error code as text; the Web API answers
+    JSON, {"ok": false, "error": ...} with HTTP 200 for most errors.
+    """
+    status = answer.status_code
+    if status == 429:
+        wait = retry_after(answer)
+        raise SlackRateLimitedError(f"Slack answered 429, Retry-After {wait:g}s", wait)
+    if status >= 500:
+        raise SlackUnavailableError(f"Slack answered HTTP {status}")
+    if webhook:
+        if status == 200:
+            return
+        raise SlackRejectedError(" ".join(answer.text.split())[:100] or f"HTTP {status}")
+    try:
+        payload: Any = answer.json()
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise SlackRejectedError(f"HTTP {status} without the Web API's JSON answer")
+    if status == 200 and payload.get("ok") is True:
+        return
+    error = str(payload.get("error") or f"HTTP {status}")
+    if error == "ratelimited":
+        wait = retry_after(answer)
+        raise SlackRateLimitedError(f"Slack answered ratelimited, Retry-After {wait:g}s", wait)
+    metadata = payload.get("response_metadata")
+    details = metadata.get("messages", []) if isinstance(metadata, dict) else []
+    raise SlackRejectedError(error, [str(detail) for detail in details])

@@ -1,0 +1,80 @@
+"""Subscription manager: the CloudFormation custom resource that registers the webhook
+receiver's URL at Pay4Feedback on `sam deploy`, and removes it when the stack goes.
+
+It always answers CloudFormation (see cfn_custom_resource), so a stack never hangs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from aws_lambda_powertools import Logger, Tracer
+from cfn_custom_resource import CustomResourceRequest, Responder, handle
+from subscriptions import NOT_CREATED_PREFIX, SubscriptionManager
+
+from p4f import settings as env_readers
+from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
+from p4f.secrets import ApiKeySecret, SigningSecrets
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Time kept back from the function's timeout to answer CloudFormation after a late call.
+_ANSWER_MARGIN_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key_secret_arn: str
+    webhook_secret_arn: str
+    base_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
+            webhook_secret_arn=env_readers.required(env, "WEBHOOK_SECRET_ARN"),
+            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
+        )
+
+
+logger = Logger()
+tracer = Tracer()
+
+settings = Settings.from_env(os.environ)
+signing_secrets = SigningSecrets(settings.webhook_secret_arn)
+client = Pay4FeedbackClient(
+    settings.base_url, key_provider=ApiKeySecret(settings.api_key_secret_arn)
+)
+# The newest signing secret comes first in the secret (see README, rotation).
+manager = SubscriptionManager(client, signing_secret=lambda: signing_secrets.refresh()[0])
+cloudformation = httpx.Client(timeout=10)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+    request = CustomResourceRequest.from_event(event)
+    logger.append_keys(request_type=request.request_type, request_id=request.request_id)
+    seconds_left = context.get_remaining_time_in_millis() / 1000
+    with client.deadline(seconds_left - _ANSWER_MARGIN_SECONDS):
+        outcome = handle(
+            request,
+            manager.apply,
+            Responder(request, cloudformation),
+            seconds_left=seconds_left,
+            failed_physical_id=f"{NOT_CREATED_PREFIX}{request.request_id}",
+        )
+    logger.info(
+        "answered CloudFormation",
+        extra={
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "physical_resource_id": outcome.physical_resource_id,
+        },
+    )

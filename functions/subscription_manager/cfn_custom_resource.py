@@ -1,0 +1,137 @@
+"""The CloudFormation custom resource protocol: read the request, always send one answer.
+
+CloudFormation waits up to an hour for the answer PUT to the request's ResponseURL, so the
+answer is sent whatever happens: the outcome of the work, the error it raised, or, when the
+work is still running shortly before the function's time-out, a failure saying so. Only the
+first answer counts; a later one is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from aws_lambda_powertools import Logger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+logger = Logger(child=True)
+
+# CloudFormation shows at most ~4 KB of a reason.
+_MAX_REASON = 1000
+
+
+class RequestType(StrEnum):
+    CREATE = "Create"
+    UPDATE = "Update"
+    DELETE = "Delete"
+
+
+class Status(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class CustomResourceRequest:
+    request_type: RequestType
+    response_url: str
+    stack_id: str
+    request_id: str
+    logical_resource_id: str
+    properties: Mapping[str, Any]
+    old_properties: Mapping[str, Any]
+    physical_resource_id: str | None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> CustomResourceRequest:
+        return cls(
+            request_type=RequestType(event["RequestType"]),
+            response_url=event["ResponseURL"],
+            stack_id=event["StackId"],
+            request_id=event["RequestId"],
+            logical_resource_id=event["LogicalResourceId"],
+            properties=event.get("ResourceProperties", {}),
+            old_properties=event.get("OldResourceProperties", {}),
+            physical_resource_id=event.get("PhysicalResourceId"),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    physical_resource_id: str
+    reason: str = ""
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+class Responder:
+    """Sends the one answer of a request to CloudFormation."""
+
+    def __init__(self, request: CustomResourceRequest, http: httpx.Client) -> None:
+        self._request = request
+        self._http = http
+        self._lock = threading.Lock()
+        self.sent: Outcome | None = None
+
+    def send(self, outcome: Outcome) -> bool:
+        """PUT `outcome` to the ResponseURL unless an answer went already; True if sent."""
+        with self._lock:
+            if self.sent is not None:
+                return False
+            self.sent = outcome
+        body = {
+            "Status": outcome.status,
+            "Reason": outcome.reason[:_MAX_REASON],
+            "PhysicalResourceId": outcome.physical_resource_id,
+            "StackId": self._request.stack_id,
+            "RequestId": self._request.request_id,
+            "LogicalResourceId": self._request.logical_resource_id,
+            "Data": dict(outcome.data),
+        }
+        # The URL is pre-signed for a PUT without a content type.
+        self._http.put(
+            self._request.response_url,
+            content=json.dumps(body).encode(),
+            headers={"content-type": ""},
+        ).raise_for_status()
+        return True
+
+
+def handle(
+    request: CustomResourceRequest,
+    work: Callable[[CustomResourceRequest], Outcome],
+    responder: Responder,
+    *,
+    seconds_left: float,
+    failed_physical_id: str,
+) -> Outcome:
+    """Run `work` and answer with its outcome; answer FAILED if it raises or runs too long.
+
+    `seconds_left` is how long the function may still run; the watchdog answers shortly
+    before. `failed_physical_id` is the id to answer when there is none yet (a failed
+    Create must still name one).
+    """
+    physical_id = request.physical_resource_id or failed_physical_id
+    watchdog = threading.Timer(
+        max(0.0, seconds_left - 3),
+        lambda: responder.send(
+            Outcome(Status.FAILED, physical_id, "timed out before Pay4Feedback answered; retry")
+        ),
+    )
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        outcome = work(request)
+    except Exception as exc:  # whatever failed, CloudFormation must hear of it
+        logger.exception("the custom resource's work failed")
+        outcome = Outcome(Status.FAILED, physical_id, f"{type(exc).__name__}: {exc}")
+    finally:
+        watchdog.cancel()
+    responder.send(outcome)
+    return responder.sent or outcome

@@ -1,0 +1,205 @@
+"""p4f-bridge: the bridge's command line.
+
+p4f-bridge demo [--keep-running]      run the whole bridge locally and play a scenario
+p4f-bridge local up                   run the whole bridge locally until Ctrl-C
+p4f-bridge send-event TYPE --url URL --secret SECRET
+                                      send a correctly signed sample event to a receiver
+p4f-bridge verify --secret S --header H --body-file F
+                                      check a captured delivery's signature offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from p4f.envelope import utc_timestamp
+from p4f.models import EventType
+from p4f.signing import (
+    DEFAULT_TOLERANCE_SECONDS,
+    SignatureVerificationError,
+    delivery_headers,
+    verify,
+)
+
+if TYPE_CHECKING:
+    from local.stack import RunningStack
+
+_TYPES = ", ".join(t.value for t in EventType)
+DEFAULT_LOG_DIR = Path(".local-stack")
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def _show_access(stack: RunningStack) -> None:
+    urls = stack.urls
+    signing_secret = stack.secret_value("WebhookSigningSecretArn")
+    token = stack.secret_value("TriggerTokenSecretArn")
+    print(
+        f"""
+The bridge runs locally (logs of each function in {stack.log_dir}/):
+  Pay4Feedback sandbox   {urls.sandbox}    API key: {stack.api_key}
+  webhook receiver       {urls.webhook}    signing secret: {signing_secret}
+  campaign trigger       {urls.trigger}    token: {token}
+  local Slack / Segment  {urls.slack}  /  {urls.segment}
+  AWS (moto_server)      {urls.aws}    (any credentials, region us-east-1)
+
+Try:
+  curl -H "Authorization: Bearer {stack.api_key}" {urls.sandbox}/api/v1/campaigns
+  curl -X POST {urls.trigger} -H "Authorization: Bearer {token}" \\
+       -H "Content-Type: application/json" \\
+       -d '{{"name": "From curl", "reward": {{"amount": "2.00", "currency": "USD"}}}}'
+  .venv/bin/p4f-bridge send-event payout_failed --url {urls.webhook} --secret {signing_secret}
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+
+def _until_interrupted() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from local.scenario import play
+    from local.stack import LocalStack
+
+    print("Starting the bridge on this machine:", flush=True)
+    with LocalStack(log_dir=args.log_dir, progress=_progress) as stack:
+        ok = play(stack, lambda line: print(line, flush=True))
+        if args.keep_running:
+            _show_access(stack)
+            _until_interrupted()
+    return 0 if ok else 1
+
+
+def local_up(args: argparse.Namespace) -> int:
+    from local.stack import LocalStack
+
+    print("Starting the bridge on this machine:", flush=True)
+    with LocalStack(log_dir=args.log_dir, progress=_progress) as stack:
+        _show_access(stack)
+        _until_interrupted()
+    return 0
+
+
+def send_event(args: argparse.Namespace) -> int:
+    from local.sample_events import catalogue_event
+
+    # A new id and time each send: a receiver would take a repeated id for a redelivery.
+    fresh = {"id": f"evt_{uuid.uuid4().hex}", "created_at": utc_timestamp()}
+    event = catalogue_event(EventType(args.type)) | fresh
+    body = json.dumps(event, separators=(",", ":")).encode()
+    headers = delivery_headers(body, args.secret, event_id=event["id"], event_type=event["type"])
+    print(f"POST {args.url}  {event['type']} {event['id']}")
+    try:
+        answer = httpx.post(args.url, content=body, headers=headers, timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        print(f"error: no answer from {args.url}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{answer.status_code} {answer.reason_phrase}  {answer.text}")
+    return 0 if answer.is_success else 1
+
+
+def verify_delivery(args: argparse.Namespace) -> int:
+    body = Path(args.body_file).read_bytes()
+    # A delivery captured earlier is old by now: --ignore-age checks only the signature.
+    tolerance = sys.maxsize if args.ignore_age else args.tolerance
+    try:
+        signed_at = verify(body, args.header, [args.secret], tolerance=tolerance)
+    except SignatureVerificationError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(signed_at))
+    print(f"valid: signed with this secret at {when}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="p4f-bridge", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    play = commands.add_parser(
+        "demo",
+        help="run the whole bridge locally and play a campaign's life through it",
+        description="Start the local stack (moto_server, the Pay4Feedback sandbox, local Slack "
+        "and Segment, every function of template.yaml), play a scenario and check that every "
+        "event arrived exactly once. Exit status 0 when it did.",
+    )
+    play.add_argument(
+        "--keep-running", action="store_true", help="stay up afterwards, until Ctrl-C"
+    )
+    play.add_argument("--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="where logs go")
+    play.set_defaults(run=demo)
+
+    local = commands.add_parser(
+        "local", help="the local stack", description="Run the whole bridge on this machine."
+    )
+    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    up = local_commands.add_parser(
+        "up",
+        help="start the local stack and keep it up until Ctrl-C",
+        description="Start the local stack and print its URLs, the sandbox's API key, the "
+        "webhook signing secret and the trigger token, to play with it by hand.",
+    )
+    up.add_argument("--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="where logs go")
+    up.set_defaults(run=local_up)
+
+    send = commands.add_parser(
+        "send-event",
+        help="send a correctly signed sample of a catalogue event to a webhook receiver",
+        description="Send a correctly signed sample of a catalogue event, as Pay4Feedback "
+        "would, to any receiver (local or deployed), and print its answer.",
+    )
+    send.add_argument("type", choices=[t.value for t in EventType], metavar="TYPE", help=_TYPES)
+    send.add_argument("--url", required=True, help="the receiver's URL (stack output WebhookUrl)")
+    send.add_argument("--secret", required=True, help="the signing secret to sign with")
+    send.add_argument("--timeout", type=float, default=10, help="seconds to wait (default 10)")
+    send.set_defaults(run=send_event)
+
+    check = commands.add_parser(
+        "verify",
+        help="check a captured delivery's signature offline",
+        description="Check the P4F-Signature header of a captured delivery against its raw body.",
+    )
+    check.add_argument("--secret", required=True, help="the signing secret")
+    check.add_argument("--header", required=True, help="the P4F-Signature header's value")
+    check.add_argument("--body-file", required=True, help="the raw body, byte for byte")
+    check.add_argument(
+        "--tolerance",
+        type=int,
+        default=DEFAULT_TOLERANCE_SECONDS,
+        help=f"seconds a timestamp may be from now (default {DEFAULT_TOLERANCE_SECONDS})",
+    )
+    check.add_argument(
+        "--ignore-age",
+        action="store_true",
+        help="accept an old timestamp: only whether the signature matches is checked",
+    )
+    check.set_defaults(run=verify_delivery)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""The demo scenario: a campaign's life, played on the local stack, checked end to end.
+
+A no-code tool's trigger creates and launches a campaign (and is retried: still one
+campaign), a producer on the bus asks for another, respondents answer, the AI scores them,
+a reviewer approves and rejects rewards through the API, one payout completes and one
+fails. Every Pay4Feedback event must then arrive exactly once on the bus's consumer, in
+Slack (the types the Slack forwarder takes) and in Segment (the types it takes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from local.template import Template
+from p4f.client import Pay4FeedbackClient
+from p4f.models import PayoutStatus, WebhookEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from local.stack import RunningStack
+
+ARRIVAL_TIMEOUT_SECONDS = 90.0
+SETTLE_SECONDS = 3.0
+"""How long to keep watching once everything arrived, so that a duplicate would show."""
+PRODUCER_SOURCE = "com.example.crm"
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Arrivals:
+    """What reached each destination, by Pay4Feedback event id."""
+
+    on_bus: Counter[str] = field(default_factory=Counter)
+    outcomes_on_bus: list[dict[str, Any]] = field(default_factory=list)
+    in_slack: Counter[str] = field(default_factory=Counter)
+    in_segment: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Expected:
+    events: list[WebhookEvent]
+    """Oldest first."""
+    slack_types: frozenset[str]
+    segment_types: frozenset[str]
+
+    def for_slack(self) -> list[WebhookEvent]:
+        return [e for e in self.events if e.type in self.slack_types]
+
+    def for_segment(self) -> list[WebhookEvent]:
+        return [e for e in self.events if e.type in self.segment_types]
+
+    def complete(self, got: Arrivals) -> bool:
+        return (
+            all(got.on_bus[e.id] for e in self.events)
+            and all(got.in_slack[e.id] for e in self.for_slack())
+            and all(got.in_segment[e.id] for e in self.for_segment())
+        )
+
+
+def play(stack: RunningStack, say: Say) -> bool:
+    """Play the scenario; True when every event arrived exactly once where it should."""
+    started = time.monotonic()
+    say("The scenario")
+    trigger_token = stack.secret_value("TriggerTokenSecretArn")
+    campaign_id = _trigger_over_http(stack, trigger_token, say)
+    _trigger_on_the_bus(stack, say)
+    admin = stack.admin()
+    with Pay4FeedbackClient(stack.urls.sandbox, api_key=stack.api_key) as api:
+        responses = [
+            admin.submit_response(campaign_id, respondent={"id": respondent})
+            for respondent in ("resp_ana", "resp_bo", "resp_cy")
+        ]
+        say(f"  4. three respondents answered campaign {campaign_id[:8]}")
+        for response, score in zip(responses, (91, 67, 18), strict=True):
+            admin.score(response.id, score)
+        say("  5. the AI scored them 91, 67 and 18")
+        api.approve_response(responses[0].id)
+        api.approve_response(responses[1].id)
+        api.reject_response(responses[2].id, reason="The answer is off topic")
+        say("  6. a reviewer approved two rewards and rejected one, through the API")
+    admin.pay_out(responses[0].id, PayoutStatus.COMPLETED)
+    admin.pay_out(responses[1].id, PayoutStatus.FAILED, "The card was declined")
+    say("  7. one payout completed, one failed")
+    expected = Expected(
+        events=list(reversed(admin.events())),
+        slack_types=_default_types("SlackEventTypes"),
+        segment_types=_default_types("SegmentEventTypes"),
+    )
+    admin.close()
+    got = _watch(stack, expected)
+    _show(stack, expected, got, say)
+    ok = _exactly_once(expected, got, say)
+    say(f"({time.monotonic() - started:.1f}s)")
+    return ok
+
+
+def _trigger_over_http(stack: RunningStack, token: str, say: Say) -> str:
+    url = stack.urls.trigger
+    if url is None:
+        raise RuntimeError("the stack has no campaign trigger URL (CampaignTriggerUrl)")
+    body = {
+        "name": "Checkout feedback",
+        "description": "Why do people leave the cart?",
+        "reward": {"amount": "5.00", "currency": "USD"},
+        "max_responses": 50,
+        "questions": [{"type": "text", "prompt": "What almost stopped you from buying?"}],
+        "activate": True,
+        "external_id": "zap-run-4711",
+    }
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "zap-run-4711"}
+    first = httpx.post(url, json=body, headers=headers, timeout=30)
+    first.raise_for_status()
+    campaign = first.json()["data"]
+    say(
+        f"  1. a Zapier-style POST {url} -> {first.status_code}: campaign "
+        f"{campaign['id'][:8]} {campaign['name']!r} is {campaign['status']}"
+    )
+    again = httpx.post(url, json=body, headers=headers, timeout=30)
+    again.raise_for_status()
+    same = again.json()["data"]["id"] == campaign["id"]
+    say(
+        f"  2. the tool retried it (same Idempotency-Key) -> {again.status_code}: "
+        f"{'the same campaign' if same else 'ANOTHER campaign'}"
+    )
+    return str(campaign["id"])
+
+
+def _trigger_on_the_bus(stack: RunningStack, say: Say) -> None:
+    detail = {
+        "name": "Onboarding check-in",
+        "reward": {"amount": "3.00", "currency": "EUR"},
+        "questions": [{"type": "text", "prompt": "What did you expect on your first day?"}],
+        "external_id": "crm-segment-88",
+    }
+    stack.aws.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": stack.deployment.outputs["EventBusName"],
+                "Source": PRODUCER_SOURCE,
+                "DetailType": "CreateCampaign",
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+    say(f"  3. {PRODUCER_SOURCE} put a CreateCampaign event on the bus")
+
+
+def _default_types(parameter: str) -> frozenset[str]:
+    return frozenset(Template.load().default(parameter).split(","))
+
+
+def _watch(stack: RunningStack, expected: Expected) -> Arrivals:
+    """Collect arrivals until everything expected came, and a moment longer."""
+    got = Arrivals()
+    sqs = stack.aws.client("sqs")
+    complete_at: float | None = None
+    deadline = time.monotonic() + ARRIVAL_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        batch = sqs.receive_message(
+            QueueUrl=stack.consumer_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
+        for message in batch:
+            event = json.loads(message["Body"])
+            if event["source"] == "pay4feedback":
+                got.on_bus[event["detail"]["id"]] += 1
+            else:
+                got.outcomes_on_bus.append(event)
+            sqs.delete_message(
+                QueueUrl=stack.consumer_queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        got.in_slack = Counter(
+            e.id
+            for message in stack.slack.messages()
+            for e in expected.events
+            if e.id in json.dumps(message)
+        )
+        got.in_segment = Counter(
+            call["messageId"] for call in stack.segment.calls() if call.get("type") == "track"
+        )
+        if complete_at is None and expected.complete(got):
+            complete_at = time.monotonic()
+        if complete_at is not None and time.monotonic() - complete_at > SETTLE_SECONDS:
+            break
+        if not batch:
+            time.sleep(0.2)
+    return got
+
+
+def _mark(count: int, wanted: bool) -> str:
+    if not wanted:
+        return "-"
+    return "yes" if count == 1 else f"x{count}" if count else "NO"
+
+
+def _show(stack: RunningStack, expected: Expected, got: Arrivals, say: Say) -> None:
+    say("")
+    say("Timeline: each Pay4Feedback event, and where it arrived")
+    say(f"  {'time':8}  {'event':20}  {'id':14}  {'bus':>4}  {'Slack':>5}  {'Segment':>7}")
+    for event in expected.events:
+        say(
+            f"  {event.created_at:%H:%M:%S}  {event.type:20}  {event.id[:14]}  "
+            f"{_mark(got.on_bus[event.id], True):>4}  "
+            f"{_mark(got.in_slack[event.id], event.type in expected.slack_types):>5}  "
+            f"{_mark(got.in_segment[event.id], event.type in expected.segment_types):>7}"
+        )
+    say("")
+    say(f"The bridge's own events on the bus ({len(got.outcomes_on_bus)}):")
+    for outcome in got.outcomes_on_bus:
+        campaign_id = str((outcome["detail"].get("campaign") or {}).get("id"))
+        say(f"  {outcome['detail-type']} from {outcome['source']}: campaign {campaign_id[:8]}")
+    say(f"Slack messages ({len(stack.slack.messages())}):")
+    for message in stack.slack.messages():
+        say(f"  {message['text']}")
+    calls = stack.segment.calls()
+    say(f"Segment calls ({len(calls)}):")
+    for name, count in Counter(f"{c['type']} {c.get('event', '')}".strip() for c in calls).items():
+        say(f"  {count} x {name}")
+
+
+def _exactly_once(expected: Expected, got: Arrivals, say: Say) -> bool:
+    checks = [
+        ("on the bus", expected.events, got.on_bus),
+        ("in Slack", expected.for_slack(), got.in_slack),
+        ("in Segment", expected.for_segment(), got.in_segment),
+    ]
+    ok = True
+    say("")
+    for where, events, counts in checks:
+        lost = [e for e in events if not counts[e.id]]
+        doubled = [e for e in events if counts[e.id] > 1]
+        ok = ok and not lost and not doubled
+        say(
+            f"  {where:11} {sum(1 for e in events if counts[e.id])}/{len(events)} arrived, "
+            f"{len(lost)} lost, {len(doubled)} duplicated"
+        )
+    say("OK: every event arrived exactly once" if ok else "FAILED: see the counts above")
+    return ok

@@ -1,0 +1,456 @@
+"""The whole bridge on one machine, with no AWS account and no Docker.
+
+    with LocalStack(log_dir=Path(".local-stack")) as stack:
+        stack.urls            # the receiver's and the trigger's function URLs, the sandbox ...
+
+What it starts, in order, and stops in reverse (also on Ctrl-C and on failure):
+
+1. moto_server, standing in for AWS;
+2. the Pay4Feedback sandbox, and local Slack and Segment receivers;
+3. in moto, the secrets template.yaml expects to exist already (the API key; Slack's and
+   Segment's), then every resource template.yaml declares (local.cloudformation);
+4. one process per function (local.lambda_host), with the environment the template gives it
+   and AWS pointed at moto: function URLs served over local HTTP, SQS-fed functions polled
+   as Lambda's event source mapping would;
+5. a consumer queue with a rule on the bridge's bus, standing in for your own consumers;
+6. each custom resource, invoked through its function as CloudFormation would: the
+   subscription manager registers the receiver's URL at the sandbox (the deploy path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from local.asgi_server import ThreadedAsgiServer
+from local.cloudformation import CustomResource, Deployment, LocalDeployer, LocalFunction
+from local.lambda_events import ACCOUNT, REGION
+from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
+from local.moto_server import MotoServer, free_port
+from local.sandbox import SandboxAdmin, SandboxServer, SandboxSettings
+from local.segment_receiver import LocalSegment
+from local.slack_receiver import LocalSlack
+from local.template import Template
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from starlette.types import ASGIApp
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_NAME = "p4f-local"
+HOST_START_SECONDS = 30.0
+_LOG_TAIL_LINES = 20
+
+
+class LocalStackError(RuntimeError):
+    """A part of the local stack did not start."""
+
+
+Progress = Callable[[str], None]
+
+
+class FunctionHost:
+    """One function's process (local.lambda_host), its output kept in a log file."""
+
+    def __init__(self, config: HostConfig, *, log_dir: Path, environment: dict[str, str]) -> None:
+        self.config = config
+        self.log_path = log_dir / f"{config.function_name}.log"
+        self._config_path = log_dir / f"{config.function_name}.json"
+        self._environment = environment
+        self._process: subprocess.Popen[str] | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self.config.write(self._config_path)
+        process = subprocess.Popen(  # noqa: S603 (our own module, our own interpreter)
+            [sys.executable, "-m", "local.lambda_host", str(self._config_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=self._environment,
+            # Its own session: Ctrl-C reaches the stack, which stops the hosts in order.
+            start_new_session=True,
+        )
+        self._process = process
+        threading.Thread(
+            target=self._copy_output,
+            args=(process.stdout,),
+            name=f"log-{self.config.function_name}",
+        ).start()
+
+    def _copy_output(self, output: IO[str]) -> None:
+        with self.log_path.open("a") as log:
+            for line in output:
+                if line.strip() == READY:
+                    self._ready.set()
+                log.write(line)
+                log.flush()
+
+    def wait_ready(self, timeout: float = HOST_START_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            exited = self._process is None or self._process.poll() is not None
+            if exited or time.monotonic() > deadline:
+                raise LocalStackError(
+                    f"{self.config.function_name} did not start; the end of "
+                    f"{self.log_path}:\n{self.log_tail()}"
+                )
+
+    def log_tail(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text().splitlines()[-_LOG_TAIL_LINES:])
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        if self._process.stdin is not None:
+            self._process.stdin.close()  # the host stops when its stdin closes
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+class _CloudFormationResponses:
+    """CloudFormation's side of custom resources: the URL their answers are PUT to."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, dict[str, Any]] = {}
+
+        async def receive(request: Request) -> Response:
+            self.answers[request.path_params["request_id"]] = json.loads(await request.body())
+            return Response(status_code=200)
+
+        self.app = Starlette(routes=[Route("/{request_id}", receive, methods=["PUT"])])
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    webhook: str
+    trigger: str | None
+    sandbox: str
+    aws: str
+    slack: str
+    segment: str
+
+
+@dataclass(frozen=True)
+class _Functions:
+    """How the template's functions run here: their configs, environments and processes."""
+
+    deployment: Deployment
+    aws: MotoServer
+    segment_url: str
+    log_dir: Path
+
+    def hosted(self) -> list[LocalFunction]:
+        """The functions something invokes all the time: a function URL or an SQS queue."""
+        return [f for f in self.deployment.functions.values() if f.url or f.sqs_sources]
+
+    def config(self, function: LocalFunction, **invocation: Any) -> HostConfig:
+        environment = function.environment
+        if "SEGMENT_ENDPOINT" in environment:  # the one address the template fixes
+            environment = environment | {"SEGMENT_ENDPOINT": self.segment_url}
+        return HostConfig(
+            function_name=function.name,
+            code_dir=str(function.code_dir),
+            handler=function.handler,
+            timeout_seconds=function.timeout_seconds,
+            memory_mb=function.memory_mb,
+            environment=environment,
+            url_port=int(function.url.rstrip("/").rsplit(":", 1)[1]) if function.url else None,
+            sqs_sources=[
+                SqsSourceConfig(
+                    queue_url=source.queue_url,
+                    batch_size=source.batch_size,
+                    maximum_concurrency=source.maximum_concurrency or 1,
+                    report_batch_item_failures=source.report_batch_item_failures,
+                )
+                for source in function.sqs_sources
+            ],
+            **invocation,
+        )
+
+    def environment(self, function: LocalFunction) -> dict[str, str]:
+        """The process environment of a function's host (its own variables are in its config)."""
+        return {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONUNBUFFERED": "1",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            # No X-Ray daemon here: Powertools Tracer records nothing.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            **self.aws.environment(),
+        }
+
+    def host(self, function: LocalFunction) -> FunctionHost:
+        return FunctionHost(
+            self.config(function), log_dir=self.log_dir, environment=self.environment(function)
+        )
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Invoke a function once, in a fresh process (as a cold Lambda would)."""
+        function = self.deployment.functions[logical_id]
+        config_path = self.log_dir / f"{function.name}-invoke-{uuid.uuid4().hex[:8]}.json"
+        self.config(function, invoke_event=event).write(config_path)
+        log_path = self.log_dir / f"{function.name}.log"
+        with log_path.open("a") as log:
+            completed = subprocess.run(  # noqa: S603 (our own module, our own interpreter)
+                [sys.executable, "-m", "local.lambda_host", str(config_path)],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=ROOT,
+                env=self.environment(function),
+                timeout=function.timeout_seconds + 10,
+                check=False,
+            )
+            log.write(completed.stdout)
+        results = [line for line in completed.stdout.splitlines() if line.startswith(RESULT)]
+        if completed.returncode != 0 or not results:
+            raise LocalStackError(f"{function.name} failed; see {log_path}")
+        return json.loads(results[-1].removeprefix(RESULT))
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """A started local stack: what its user needs."""
+
+    api_key: str
+    """The sandbox tenant's API key (also in the stack's API key secret)."""
+    urls: StackUrls
+    deployment: Deployment
+    aws: MotoServer
+    slack: LocalSlack
+    segment: LocalSegment
+    consumer_queue_url: str
+    """A queue a rule on the bus fills with every event: your own consumer, here."""
+    log_dir: Path
+    functions: _Functions
+
+    def admin(self) -> SandboxAdmin:
+        """The sandbox's admin endpoints, for this stack's tenant."""
+        return SandboxAdmin(self.urls.sandbox, self.api_key)
+
+    def secret_value(self, output: str) -> str:
+        """The value of the secret a stack output names (e.g. WebhookSigningSecretArn)."""
+        value: str = self.aws.client("secretsmanager").get_secret_value(
+            SecretId=self.deployment.outputs[output]
+        )["SecretString"]
+        return value
+
+
+class LocalStack:
+    """Every part of the bridge on this machine, while the `with` block runs."""
+
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        progress: Progress = lambda _: None,
+        webhook_retry_base: float = 1.0,
+    ) -> None:
+        self._log_dir = log_dir
+        self._progress = progress
+        self._webhook_retry_base = webhook_retry_base
+        self._exit = ExitStack()
+
+    def __enter__(self) -> RunningStack:
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._progress("stopping the local stack")
+        self._exit.close()
+
+    def _step[T](self, what: str, action: Callable[[], T]) -> T:
+        started = time.monotonic()
+        self._progress(f"starting {what} ...")
+        result = action()
+        self._progress(f"started {what} ({time.monotonic() - started:.1f}s)")
+        return result
+
+    def _serve(self, app: ASGIApp, name: str) -> str:
+        return self._exit.enter_context(ThreadedAsgiServer(app, name=name)).url
+
+    def _start(self) -> RunningStack:
+        api_key = f"p4f_test_local_{secrets.token_hex(8)}"
+        aws = self._step("moto_server (AWS)", lambda: self._exit.enter_context(MotoServer()))
+        settings = SandboxSettings(api_keys=(api_key,), webhook_retry_base=self._webhook_retry_base)
+        sandbox = self._step(
+            "the Pay4Feedback sandbox", lambda: self._exit.enter_context(SandboxServer(settings))
+        )
+        slack, segment, cfn = LocalSlack(), LocalSegment(), _CloudFormationResponses()
+        slack_url, segment_url, cfn_url = self._step(
+            "local Slack and Segment",
+            lambda: (
+                self._serve(slack.app, "local Slack"),
+                self._serve(segment.app, "local Segment"),
+                self._serve(cfn.app, "CloudFormation responses"),
+            ),
+        )
+        secrets_in_moto = {
+            "ApiKeySecretArn": api_key,
+            "SlackSecretArn": json.dumps({"webhook_url": f"{slack_url}{slack.webhook_path}"}),
+            "SegmentSecretArn": segment.write_key,
+        }
+        deployment = self._step(
+            "template.yaml's resources in moto",
+            lambda: _deploy(aws, sandbox.url, secrets_in_moto),
+        )
+        functions = _Functions(deployment, aws, segment_url, self._log_dir)
+        self._step(
+            f"{len(functions.hosted())} functions, a process each", lambda: self._host(functions)
+        )
+        # Before the custom resource: the subscription's first event (ping) reaches it too.
+        consumer = self._step(
+            "a consumer of the bridge's bus", lambda: _add_bus_consumer(aws, deployment)
+        )
+        for resource in deployment.custom_resources:
+            self._step(
+                f"custom resource {resource.logical_id}",
+                partial(self._create, resource, functions, cfn, cfn_url),
+            )
+        return RunningStack(
+            api_key=api_key,
+            urls=StackUrls(
+                webhook=deployment.outputs["WebhookUrl"],
+                trigger=deployment.outputs.get("CampaignTriggerUrl"),
+                sandbox=sandbox.url,
+                aws=aws.url,
+                slack=slack_url,
+                segment=segment_url,
+            ),
+            deployment=deployment,
+            aws=aws,
+            slack=slack,
+            segment=segment,
+            consumer_queue_url=consumer,
+            log_dir=self._log_dir,
+            functions=functions,
+        )
+
+    def _host(self, functions: _Functions) -> None:
+        hosts = [functions.host(function) for function in functions.hosted()]
+        for host in hosts:
+            self._exit.callback(host.stop)
+            host.start()
+        for host in hosts:
+            host.wait_ready()
+
+    def _create(
+        self,
+        resource: CustomResource,
+        functions: _Functions,
+        cfn: _CloudFormationResponses,
+        cfn_url: str,
+    ) -> None:
+        def request(request_type: str, physical_id: str | None = None) -> dict[str, Any]:
+            request_id = str(uuid.uuid4())
+            event: dict[str, Any] = {
+                "RequestType": request_type,
+                "ServiceToken": resource.properties["ServiceToken"],
+                "ResponseURL": f"{cfn_url}/{request_id}",
+                "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK_NAME}",
+                "RequestId": request_id,
+                "LogicalResourceId": resource.logical_id,
+                "ResourceType": resource.resource_type,
+                "ResourceProperties": resource.properties,
+            }
+            if physical_id is not None:
+                event["PhysicalResourceId"] = physical_id
+            functions.invoke(resource.function_logical_id, event)
+            if request_id not in cfn.answers:
+                raise LocalStackError(f"{resource.logical_id} never answered CloudFormation")
+            return cfn.answers[request_id]
+
+        answer = request("Create")
+        if answer["Status"] != "SUCCESS":
+            raise LocalStackError(f"{resource.logical_id} failed: {answer['Reason']}")
+
+        def delete() -> None:
+            self._progress(f"deleting custom resource {resource.logical_id}")
+            request("Delete", answer["PhysicalResourceId"])
+
+        self._exit.callback(delete)
+
+
+def _deploy(aws: MotoServer, sandbox_url: str, secret_values: dict[str, str]) -> Deployment:
+    """template.yaml in moto, its forwarders on, pointed at the sandbox and local receivers.
+
+    The secrets a deployer creates before `sam deploy` (README, Deploy) are made first.
+    """
+    secretsmanager = aws.client("secretsmanager")
+    parameters = {
+        parameter: secretsmanager.create_secret(
+            Name=f"{STACK_NAME}/{parameter}", SecretString=value
+        )["ARN"]
+        for parameter, value in secret_values.items()
+    }
+    template = Template.load()
+    function_urls = {
+        logical_id: f"http://127.0.0.1:{free_port()}/"
+        for logical_id, resource in template.body["Resources"].items()
+        if "FunctionUrlConfig" in resource.get("Properties", {})
+    }
+    return LocalDeployer(
+        template,
+        aws.client,
+        stack_name=STACK_NAME,
+        parameters=parameters
+        | {
+            "Pay4FeedbackBaseUrl": sandbox_url,
+            "EnableSlackForwarder": "true",
+            "EnableSegmentForwarder": "true",
+        },
+        function_urls=function_urls,
+        root=ROOT,
+    ).deploy()
+
+
+def _add_bus_consumer(aws: MotoServer, deployment: Deployment) -> str:
+    """A queue that a rule on the bus fills with every event the bridge publishes."""
+    sqs, events = aws.client("sqs"), aws.client("events")
+    name = f"{STACK_NAME}-your-consumer"
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    bus = deployment.outputs["EventBusName"]
+    pattern = {"source": ["pay4feedback", "p4f-bridge"]}
+    events.put_rule(Name="your-consumer", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule="your-consumer",
+        EventBusName=bus,
+        Targets=[{"Id": "consumer", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"}],
+    )
+    return url

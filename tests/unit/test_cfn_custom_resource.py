@@ -1,0 +1,105 @@
+"""The custom resource protocol answers once, also when the work outlives the function."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from cfn_custom_resource import (
+    CustomResourceRequest,
+    Outcome,
+    Responder,
+    Status,
+    handle,
+)
+
+REQUEST = CustomResourceRequest.from_event(
+    {
+        "RequestType": "Create",
+        "ResponseURL": "https://cloudformation-custom-resource-response.example/answer",
+        "StackId": "stack",
+        "RequestId": "request-1",
+        "LogicalResourceId": "Subscription",
+        "ResourceProperties": {},
+    }
+)
+
+
+class CloudFormation:
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any]] = []
+        self.headers: list[httpx.Headers] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.answers.append(json.loads(request.content))
+        self.headers.append(request.headers)
+        return httpx.Response(200)
+
+
+@pytest.fixture
+def cloudformation() -> CloudFormation:
+    return CloudFormation()
+
+
+def respond(cloudformation: CloudFormation) -> Responder:
+    return Responder(REQUEST, httpx.Client(transport=httpx.MockTransport(cloudformation)))
+
+
+def test_the_outcome_is_put_once_without_a_content_type(cloudformation: CloudFormation) -> None:
+    outcome = handle(
+        REQUEST,
+        lambda _: Outcome(Status.SUCCESS, "wh_1", "done", {"WebhookId": "wh_1"}),
+        respond(cloudformation),
+        seconds_left=30,
+        failed_physical_id="not-created",
+    )
+    assert outcome.physical_resource_id == "wh_1"
+    assert cloudformation.answers == [
+        {
+            "Status": "SUCCESS",
+            "Reason": "done",
+            "PhysicalResourceId": "wh_1",
+            "StackId": "stack",
+            "RequestId": "request-1",
+            "LogicalResourceId": "Subscription",
+            "Data": {"WebhookId": "wh_1"},
+        }
+    ]
+    assert cloudformation.headers[0]["content-type"] == ""
+
+
+def test_an_exception_is_a_failed_answer_naming_it(cloudformation: CloudFormation) -> None:
+    def boom(_: CustomResourceRequest) -> Outcome:
+        raise RuntimeError("Pay4Feedback is down")
+
+    handle(REQUEST, boom, respond(cloudformation), seconds_left=30, failed_physical_id="nc-1")
+    [answer] = cloudformation.answers
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"] == "RuntimeError: Pay4Feedback is down"
+    assert answer["PhysicalResourceId"] == "nc-1"
+
+
+def test_work_that_outlives_the_function_is_answered_by_the_watchdog(
+    cloudformation: CloudFormation,
+) -> None:
+    finished = threading.Event()
+
+    def slow(_: CustomResourceRequest) -> Outcome:
+        time.sleep(4)
+        finished.set()
+        return Outcome(Status.SUCCESS, "wh_late")
+
+    started = time.monotonic()
+    outcome = handle(
+        REQUEST, slow, respond(cloudformation), seconds_left=3.5, failed_physical_id="nc-2"
+    )
+    assert finished.is_set()
+    [answer] = cloudformation.answers  # the late success was not sent a second time
+    assert answer["Status"] == "FAILED"
+    assert "timed out" in answer["Reason"]
+    assert outcome.status is Status.FAILED  # what CloudFormation was told
+    assert time.monotonic() - started < 5

@@ -1,0 +1,160 @@
+"""The forwarders' part of template.yaml: what sam validate and cfn-lint cannot know."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from segment_delivery import Settings as SegmentSettings
+from slack_delivery import Settings as SlackSettings
+
+from local.template import Template
+from p4f.models import EventType
+
+TEMPLATE = Template.load()
+FORWARDERS = ["Slack", "Segment"]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def get_att(resource: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [resource, attribute]}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "left_out"),
+    [("SlackEventTypes", {"ping", "campaign_updated"}), ("SegmentEventTypes", {"ping"})],
+)
+def test_the_default_event_types_are_the_catalogue_but_the_noisy_ones(
+    parameter: str, left_out: set[str]
+) -> None:
+    types = TEMPLATE.default(parameter).split(",")
+    assert len(types) == len(set(types)) <= 10  # one SQS batch holds one of each
+    assert set(types) == set(EventType) - left_out
+
+
+@pytest.mark.parametrize("name", FORWARDERS)
+def test_every_forwarder_resource_exists_only_when_it_is_switched_on(name: str) -> None:
+    resources = {lid: r for lid, r in TEMPLATE.body["Resources"].items() if lid.startswith(name)}
+    assert len(resources) == 8
+    assert {r["Condition"] for r in resources.values()} == {f"{name}ForwarderEnabled"}
+    assert TEMPLATE.body["Conditions"][f"{name}ForwarderEnabled"] == {
+        "Fn::Equals": [ref(f"Enable{name}Forwarder"), "true"]
+    }
+    assert TEMPLATE.body["Parameters"][f"Enable{name}Forwarder"]["Default"] == "false"
+
+
+@pytest.mark.parametrize("name", FORWARDERS)
+def test_switching_one_on_without_its_secret_or_with_the_bus_off_is_refused(name: str) -> None:
+    [rule] = [
+        r
+        for r in TEMPLATE.body["Rules"].values()
+        if r["RuleCondition"]["Fn::Equals"][0] == ref(f"Enable{name}Forwarder")
+    ]
+    asserted = [a["Assert"] for a in rule["Assertions"]]
+    assert {"Fn::Not": [{"Fn::Equals": [ref(f"{name}SecretArn"), ""]}]} in asserted
+    assert {"Fn::Not": [{"Fn::Equals": [ref("FanOutTarget"), "sqs"]}]} in asserted
+
+
+@pytest.mark.parametrize("name", FORWARDERS)
+def test_the_bus_rule_sends_its_event_types_to_the_queue_and_failures_to_the_dlq(
+    name: str,
+) -> None:
+    rule = TEMPLATE.properties(f"{name}ForwarderRule")
+    assert rule["EventBusName"] == ref("EventBus")
+    assert rule["EventPattern"] == {
+        "source": ["pay4feedback"],
+        "detail-type": ref(f"{name}EventTypes"),
+    }
+    [target] = rule["Targets"]
+    assert target["Arn"] == get_att(f"{name}ForwarderQueue", "Arn")
+    assert "InputPath" not in target  # the record body is the whole EventBridge event
+    assert target["DeadLetterConfig"]["Arn"] == get_att(f"{name}ForwarderDeadLetterQueue", "Arn")
+    [statement] = TEMPLATE.properties(f"{name}ForwarderQueuePolicy")["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": get_att(f"{name}ForwarderRule", "Arn")}
+    }
+
+
+@pytest.mark.parametrize("name", FORWARDERS)
+def test_the_queue_outlasts_six_function_timeouts_and_hands_over_to_its_dlq(name: str) -> None:
+    queue = TEMPLATE.properties(f"{name}ForwarderQueue")
+    dlq = TEMPLATE.properties(f"{name}ForwarderDeadLetterQueue")
+    function = TEMPLATE.properties(f"{name}ForwarderFunction")
+    assert queue["VisibilityTimeout"] == 6 * function["Timeout"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": get_att(f"{name}ForwarderDeadLetterQueue", "Arn"),
+        "maxReceiveCount": 5,
+    }
+    assert queue["SqsManagedSseEnabled"] is dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+@pytest.mark.parametrize("name", FORWARDERS)
+def test_an_alarm_goes_off_on_the_first_message_in_the_dlq(name: str) -> None:
+    alarm = TEMPLATE.properties(f"{name}ForwarderDeadLetterAlarm")
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": get_att(f"{name}ForwarderDeadLetterQueue", "QueueName")}
+    ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == {
+        "Fn::If": ["AlarmsNotify", [ref("AlarmTopicArn")], ref("AWS::NoValue")]
+    }
+
+
+@pytest.mark.parametrize(("name", "concurrency"), [("Slack", 2), ("Segment", None)])
+def test_the_function_gets_batches_of_ten_and_reports_partial_failures(
+    name: str, concurrency: int | None
+) -> None:
+    mapping = TEMPLATE.properties(f"{name}ForwarderEventSource")
+    assert mapping["FunctionName"] == ref(f"{name}ForwarderFunction")
+    assert mapping["EventSourceArn"] == get_att(f"{name}ForwarderQueue", "Arn")
+    assert mapping["BatchSize"] == 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping.get("ScalingConfig", {}).get("MaximumConcurrency") == concurrency
+
+
+@pytest.mark.parametrize("name", FORWARDERS)
+def test_the_function_may_read_its_secret_and_poll_its_queue_and_nothing_else(name: str) -> None:
+    function = TEMPLATE.properties(f"{name}ForwarderFunction")
+    assert function["Policies"] == [
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": ref(f"{name}SecretArn")}},
+        {"SQSPollerPolicy": {"QueueName": get_att(f"{name}ForwarderQueue", "QueueName")}},
+    ]
+    assert "Events" not in function  # a SAM SQS event would add a policy on every queue
+    log_group = TEMPLATE.properties(f"{name}ForwarderLogGroup")
+    assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}ForwarderFunction}}"}
+
+
+def environment(name: str) -> dict[str, Any]:
+    variables: dict[str, Any] = TEMPLATE.properties(f"{name}ForwarderFunction")["Environment"][
+        "Variables"
+    ]
+    return variables
+
+
+def test_the_functions_environment_is_what_their_settings_read() -> None:
+    slack = environment("Slack")
+    assert slack == {"SLACK_SECRET_ARN": ref("SlackSecretArn")}
+    SlackSettings.from_env(dict.fromkeys(slack, "arn:aws:secretsmanager:x"))
+    segment = environment("Segment")
+    assert set(segment) == {"SEGMENT_SECRET_ARN", "SEGMENT_ENDPOINT", "SEGMENT_SEND_PERSONAL_DATA"}
+    assert segment["SEGMENT_SEND_PERSONAL_DATA"] == ref("SegmentSendPersonalData")
+    assert TEMPLATE.body["Parameters"]["SegmentSendPersonalData"]["Default"] == "false"
+    SegmentSettings.from_env(dict.fromkeys(segment, "true"))
+
+
+def test_the_eu_region_sends_to_segments_eu_endpoint() -> None:
+    assert environment("Segment")["SEGMENT_ENDPOINT"] == {
+        "Fn::If": ["SegmentInEu", "https://events.eu1.segmentapis.com", "https://api.segment.io"]
+    }
+    assert TEMPLATE.body["Conditions"]["SegmentInEu"] == {
+        "Fn::Equals": [ref("SegmentRegion"), "eu"]
+    }
+    assert TEMPLATE.body["Parameters"]["SegmentRegion"]["AllowedValues"] == ["us", "eu"]

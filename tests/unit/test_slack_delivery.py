@@ -1,0 +1,156 @@
+"""slack_delivery's parts: the secret's two forms, the settings, and what Slack's answers mean."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from slack_delivery import (
+    DEFAULT_API_URL,
+    BotChannel,
+    IncomingWebhook,
+    Settings,
+    SlackRateLimitedError,
+    SlackRejectedError,
+    SlackSecret,
+    SlackUnavailableError,
+    check_answer,
+)
+from slack_messages import DEFAULT_DASHBOARD_URL
+
+from p4f.secrets import SecretFormatError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+WEBHOOK_URL = "https://hooks.slack.com/services/T0/B0/s3cr3tpart"
+TOKEN = "xoxb-1234-s3cr3t"
+
+
+def read(secretsmanager: SecretsManagerClient, value: str) -> IncomingWebhook | BotChannel:
+    secretsmanager.create_secret(Name="p4f/slack", SecretString=value)
+    return SlackSecret("p4f/slack", boto3_client=secretsmanager).get()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"webhook_url": f" {WEBHOOK_URL} "}, IncomingWebhook(WEBHOOK_URL)),
+        ({"bot_token": TOKEN, "channel": "C0123456789"}, BotChannel(TOKEN, "C0123456789")),
+    ],
+)
+def test_the_secret_holds_a_webhook_url_or_a_bot_token_and_channel(
+    secretsmanager: SecretsManagerClient, value: dict[str, str], expected: object
+) -> None:
+    assert read(secretsmanager, json.dumps(value)) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        WEBHOOK_URL,
+        json.dumps({"webhook_url": "ftp://hooks.slack.com/x"}),
+        json.dumps({"bot_token": TOKEN}),
+        json.dumps({"webhook_url": WEBHOOK_URL, "bot_token": TOKEN, "channel": "C1"}),
+        json.dumps(["s3cr3tpart"]),
+    ],
+)
+def test_a_secret_in_neither_form_says_which_forms_work_and_never_its_value(
+    secretsmanager: SecretsManagerClient, value: str
+) -> None:
+    with pytest.raises(
+        SecretFormatError, match=re.escape('"webhook_url": "https://hooks.slack.com')
+    ) as raised:
+        read(secretsmanager, value)
+    assert "s3cr3t" not in str(raised.value)
+
+
+def test_destinations_keep_their_secrets_out_of_their_repr() -> None:
+    assert repr(IncomingWebhook(WEBHOOK_URL)) == "IncomingWebhook()"
+    assert repr(BotChannel(TOKEN, "C1")) == "BotChannel(channel='C1')"
+
+
+def test_the_settings_default_to_slacks_api_and_the_dashboard() -> None:
+    settings = Settings.from_env({"SLACK_SECRET_ARN": "arn:secret"})
+    assert settings == Settings("arn:secret", DEFAULT_API_URL, DEFAULT_DASHBOARD_URL)
+    local = Settings.from_env(
+        {
+            "SLACK_SECRET_ARN": "a",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+            "P4F_DASHBOARD_URL": "d",
+        }
+    )
+    assert (local.slack_api_url, local.dashboard_url) == ("http://127.0.0.1:9/api", "d")
+
+
+def web_api(status: int, body: Any, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [httpx.Response(200, text="ok"), web_api(200, {"ok": True, "channel": "C1", "ts": "1.2"})],
+)
+def test_a_posted_message_is_a_success(answer: httpx.Response) -> None:
+    check_answer(answer, webhook=answer.headers.get("content-type") != "application/json")
+
+
+@pytest.mark.parametrize(
+    ("answer", "webhook", "error", "text"),
+    [
+        (httpx.Response(429, headers={"Retry-After": "4"}), True, SlackRateLimitedError, "4s"),
+        (
+            web_api(429, {"ok": False, "error": "ratelimited"}, **{"Retry-After": "2"}),
+            False,
+            SlackRateLimitedError,
+            "2s",
+        ),
+        (web_api(200, {"ok": False, "error": "ratelimited"}), False, SlackRateLimitedError, "30s"),
+        (httpx.Response(503, text="unavailable"), True, SlackUnavailableError, "HTTP 503"),
+        (
+            httpx.Response(400, text="invalid_blocks"),
+            True,
+            SlackRejectedError,
+            "invalid_blocks; the message itself was refused: report this as a p4f-bridge bug",
+        ),
+        (
+            web_api(
+                200,
+                {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "response_metadata": {"messages": ["[ERROR] too long"]},
+                },
+            ),
+            False,
+            SlackRejectedError,
+            "invalid_blocks ([ERROR] too long)",
+        ),
+        (
+            httpx.Response(404, text="no_service"),
+            True,
+            SlackRejectedError,
+            "no_service; put a valid webhook URL or bot token in the Slack secret",
+        ),
+        (
+            web_api(200, {"ok": False, "error": "not_in_channel"}),
+            False,
+            SlackRejectedError,
+            "fix the channel in the Slack secret, and invite the app to it",
+        ),
+        (
+            httpx.Response(200, text="<html>"),
+            False,
+            SlackRejectedError,
+            "without the Web API's JSON",
+        ),
+    ],
+)
+def test_each_failure_answer_raises_what_it_means(
+    answer: httpx.Response, webhook: bool, error: type[Exception], text: str
+) -> None:
+    with pytest.raises(error, match=re.escape(text)):
+        check_answer(answer, webhook=webhook)
