@@ -4,7 +4,8 @@
     python -m local.sample_events --now    # signed now, so the receiver accepts it
 
 The signed samples use SAMPLE_SECRET (documented in events/README.md): put it in the
-signing secret (WEBHOOK_SECRET_ARN) to have them accepted.
+signing secret (WEBHOOK_SECRET_ARN) to have them accepted. The campaign trigger's request
+carries SAMPLE_TRIGGER_TOKEN: put it in the trigger token secret (TRIGGER_TOKEN_SECRET_ARN).
 """
 
 from __future__ import annotations
@@ -36,6 +37,22 @@ EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_SECRET = "whsec_sample_secret_for_events_only"  # noqa: S105 (public, for samples only)
 SAMPLE_TIMESTAMP = 1776608571  # 2026-04-19T14:22:51Z, the event's created_at
 STALE_SECONDS = 3600
+SAMPLE_TRIGGER_TOKEN = "sample_trigger_token_for_events_only_0123"  # noqa: S105 (public, samples)
+# The campaign trigger's path and event type (trigger_http.PATH, trigger_queue.CREATE_CAMPAIGN:
+# not importable here, outside the function's folder; tests check they are the same).
+TRIGGER_PATH = "/triggers/campaigns"
+CREATE_CAMPAIGN = "CreateCampaign"
+
+SAMPLE_TRIGGER: dict[str, Any] = {
+    "name": "Checkout feedback",
+    "description": "Why people leave the cart",
+    "reward": {"amount": "5.00", "currency": "USD"},
+    "max_responses": 100,
+    "questions": [{"type": "text", "prompt": "What almost stopped you from buying?"}],
+    "activate": True,
+    "external_id": "crm-campaign-42",
+}
+"""A campaign trigger's body: of `POST /triggers/campaigns`, or a CreateCampaign event's detail."""
 
 SAMPLE_EVENT: dict[str, Any] = {
     "id": "evt_6f1c2b0e9a3d4c52b8e7a1d0c4f9e2b3",
@@ -172,6 +189,39 @@ def _delivery(body: bytes, secret: str, timestamp: int) -> dict[str, Any]:
 
 def samples(timestamp: int) -> dict[str, dict[str, Any]]:
     """Every sample, by its path under events/."""
+    create_campaign = eventbridge_event(
+        SAMPLE_TRIGGER,
+        detail_type=CREATE_CAMPAIGN,
+        source="crm.example",
+        event_time=SAMPLE_EVENT["created_at"],
+        event_id="3c1f6e2a-9b4d-4f7e-8a5c-2d0b1e9f7a64",
+    )
+    return _webhook_samples(timestamp) | {
+        "campaign_trigger/http_request.json": function_url_event(
+            "POST",
+            json.dumps(SAMPLE_TRIGGER, indent=2).encode(),
+            {
+                "Authorization": f"Bearer {SAMPLE_TRIGGER_TOKEN}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": "zap-run-0001",
+                "User-Agent": "Zapier",
+            },
+            path=TRIGGER_PATH,
+            source_ip="203.0.113.7",
+        ),
+        "campaign_trigger/sqs_batch.json": sqs_event(
+            [
+                sqs_record(
+                    json.dumps(create_campaign),
+                    queue_arn="arn:aws:sqs:us-east-1:123456789012:create-campaign",
+                )
+            ]
+        ),
+        "event_bus/create_campaign.json": create_campaign,
+    }
+
+
+def _webhook_samples(timestamp: int) -> dict[str, dict[str, Any]]:
     body = json.dumps(SAMPLE_EVENT, separators=(",", ":")).encode()
     received = ReceivedEvent.parse(body)
     message = sqs_message(received, "https://sqs.us-east-1.amazonaws.com/123456789012/fan-out")

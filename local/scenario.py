@@ -31,7 +31,7 @@ SETTLE_SECONDS = 3.0
 """How long to keep watching once everything arrived, so that a duplicate would show."""
 PRODUCER_SOURCE = "com.example.crm"
 
-Say = Callable[[str], None]
+type Say = Callable[[str], None]
 
 
 @dataclass

@@ -13,6 +13,9 @@ What it does, as the event source mapping does
   messages with long polling and invoke the handler with the SQS event that
   `local.lambda_events` builds, one batch at a time, each with a fresh context of
   `function_timeout` seconds;
+* each poller is a container: given `new_container` instead of `handler`, the poller
+  builds one handler per poller (a cold start) and keeps it, so that what a function keeps
+  at module level (a client's rate limiter, caches) is per container, as in Lambda;
 * with `report_batch_item_failures` (FunctionResponseTypes: [ReportBatchItemFailures]),
   the messages the answer lists in `batchItemFailures` stay in the queue and the others are
   deleted; without it, a batch is deleted whole once the handler returns;
@@ -65,6 +68,8 @@ class PollerError(RuntimeError):
 class Invocation:
     """One batch handed to the handler, and what became of it."""
 
+    container: int
+    """Which poller (container) ran it: 0 to concurrency - 1."""
     message_ids: tuple[str, ...]
     failed_ids: frozenset[str]
     """The messages left in the queue: the reported failures, or the whole batch."""
@@ -79,8 +84,9 @@ class SqsPoller:
         self,
         sqs: SQSClient,
         queue_url: str,
-        handler: Handler,
+        handler: Handler | None = None,
         *,
+        new_container: Callable[[], Handler] | None = None,
         function_name: str = "local-function",
         batch_size: int = MAX_BATCH_SIZE,
         concurrency: int = 2,
@@ -94,7 +100,13 @@ class SqsPoller:
             raise ValueError("concurrency must be at least 1")
         self._sqs = sqs
         self._queue_url = queue_url
-        self._handler = handler
+        if new_container is not None and handler is None:
+            self._new_container = new_container
+        elif handler is not None and new_container is None:
+            self._new_container = _shared(handler)
+        else:
+            raise ValueError("give the poller a handler, or new_container (one per poller)")
+        self._handlers: list[Handler] = []
         self._function_name = function_name
         self._batch_size = batch_size
         self._function_timeout = function_timeout
@@ -107,7 +119,9 @@ class SqsPoller:
         self._invocations: list[Invocation] = []
         self._queue_arn = ""
         self._threads = [
-            threading.Thread(target=self._poll, name=f"sqs-poller-{function_name}-{n}", daemon=True)
+            threading.Thread(
+                target=self._poll, args=(n,), name=f"sqs-poller-{function_name}-{n}", daemon=True
+            )
             for n in range(concurrency)
         ]
 
@@ -125,6 +139,8 @@ class SqsPoller:
         except (ClientError, BotoCoreError) as exc:
             raise PollerError(f"cannot poll {self._queue_url}: {exc}") from exc
         self._queue_arn = attributes["QueueArn"]
+        # Built here, one after the other: a handler's module may not be importable twice at once.
+        self._handlers = [self._new_container() for _ in self._threads]
         for thread in self._threads:
             thread.start()
 
@@ -177,7 +193,8 @@ class SqsPoller:
 
     # --- one poller ---------------------------------------------------------------
 
-    def _poll(self) -> None:
+    def _poll(self, container: int) -> None:
+        handler = self._handlers[container]
         while not self._stopping.is_set():
             try:
                 messages = self._receive()
@@ -186,7 +203,7 @@ class SqsPoller:
                 self._stopping.wait(_RETRY_RECEIVE_SECONDS)
                 continue
             if messages:
-                self._handle(messages)
+                self._handle(container, handler, messages)
             elif not self._wait_seconds:
                 self._stopping.wait(_SHORT_POLL_INTERVAL)
 
@@ -206,9 +223,9 @@ class SqsPoller:
                     self._busy += 1
             return messages
 
-    def _handle(self, messages: Sequence[MessageTypeDef]) -> None:
+    def _handle(self, container: int, handler: Handler, messages: Sequence[MessageTypeDef]) -> None:
         try:
-            invocation = self._invoke(messages)
+            invocation = self._invoke(container, handler, messages)
             with self._state:
                 self._invocations.append(invocation)
             self._delete([m for m in messages if m["MessageId"] not in invocation.failed_ids])
@@ -219,28 +236,28 @@ class SqsPoller:
             with self._state:
                 self._busy -= 1
 
-    def _invoke(self, messages: Sequence[MessageTypeDef]) -> Invocation:
+    def _invoke(
+        self, container: int, handler: Handler, messages: Sequence[MessageTypeDef]
+    ) -> Invocation:
         ids = tuple(message["MessageId"] for message in messages)
         event = sqs_event([sqs_record_from_message(m, queue_arn=self._queue_arn) for m in messages])
         started = time.monotonic()
         try:
-            answer = self._handler(
-                event, LocalLambdaContext(self._function_name, self._function_timeout)
-            )
+            answer = handler(event, LocalLambdaContext(self._function_name, self._function_timeout))
         except Exception as exc:  # a function error fails the batch, as in Lambda
             logger.exception("%s failed; its batch stays in the queue", self._function_name)
-            return Invocation(ids, frozenset(ids), f"{type(exc).__name__}: {exc}")
+            return Invocation(container, ids, frozenset(ids), f"{type(exc).__name__}: {exc}")
         if time.monotonic() - started > self._function_timeout:
             error = f"ran longer than its timeout of {self._function_timeout}s"
             logger.error("%s %s; its batch stays in the queue", self._function_name, error)
-            return Invocation(ids, frozenset(ids), error)
+            return Invocation(container, ids, frozenset(ids), error)
         if not self._report_failures:
-            return Invocation(ids, frozenset())
+            return Invocation(container, ids, frozenset())
         try:
-            return Invocation(ids, _reported_failures(answer, ids))
+            return Invocation(container, ids, _reported_failures(answer, ids))
         except ValueError as exc:
             logger.error("%s answered %s; its batch stays in the queue", self._function_name, exc)
-            return Invocation(ids, frozenset(ids), str(exc))
+            return Invocation(container, ids, frozenset(ids), str(exc))
 
     def _delete(self, messages: Sequence[MessageTypeDef]) -> None:
         for start in range(0, len(messages), MAX_BATCH_SIZE):
@@ -253,6 +270,11 @@ class SqsPoller:
             )
             for failed in answer.get("Failed", []):
                 logger.warning("could not delete a processed message: %s", failed["Message"])
+
+
+def _shared(handler: Handler) -> Callable[[], Handler]:
+    """Every poller gets the same handler (one container, as far as module state goes)."""
+    return lambda: handler
 
 
 def _reported_failures(answer: object, ids: Collection[str]) -> frozenset[str]:

@@ -4,13 +4,13 @@
 the raw JSON ("5" is not an integer) and unknown fields are ignored. Whatever is refused
 becomes an `InvalidRequestError` whose message starts with the field's path, e.g.
 `reward.amount: must be a positive decimal string such as "5.00"` or
-`questions[1].prompt: is required`.
+`questions[1].prompt: is required` (worded by `p4f.field_errors`, as the bridge's own
+endpoints word theirs).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Self
 
@@ -26,9 +26,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
 
 from local.sandbox.errors import InvalidRequestError
+from p4f.field_errors import describe
+from p4f.field_errors import rule as _rule
 from p4f.models import (
     EVENT_TYPES,
     CampaignStatus,
@@ -41,35 +42,8 @@ from p4f.models import (
 
 API_PREFIX = "/api/v1"
 
-_RULE = "sandbox_rule"
-"""Error type of the sandbox's own checks: their message is shown as it is."""
-
-_MESSAGES: dict[str, str] = {
-    "missing": "is required",
-    "string_type": "must be a string",
-    "string_too_short": "must not be empty",
-    "string_too_long": "must be at most {max_length} characters",
-    "int_type": "must be an integer",
-    "float_type": "must be a number",
-    "bool_type": "must be true or false",
-    "list_type": "must be a list",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "too_short": "must have at least {min_length} item",
-    "too_long": "must have at most {max_length} items",
-    "greater_than": "must be greater than {gt}",
-    "greater_than_equal": "must be at least {ge}",
-    "less_than_equal": "must be at most {le}",
-    "enum": "must be one of {expected}",
-}
-"""Pydantic's error types, worded like the rest of the API's messages."""
-
 _CENT = Decimal("0.01")
 _MAX_AMOUNT = Decimal(1_000_000)
-
-
-def _rule(message: str) -> PydanticCustomError:
-    return PydanticCustomError(_RULE, message)
 
 
 def _amount(value: object) -> Decimal:
@@ -308,23 +282,4 @@ def parse_body[M: BaseModel](model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        raise InvalidRequestError(_describe(exc.errors(include_url=False)[0])) from None
-
-
-def _describe(error: ErrorDetails) -> str:
-    where = _location(error["loc"])
-    if error["type"] == _RULE:
-        return f"{where}: {error['msg']}" if where else error["msg"]
-    if not where:
-        return "body: must be a JSON object"
-    template = _MESSAGES.get(error["type"])
-    what = template.format(**error.get("ctx", {})) if template else error["msg"]
-    return f"{where}: {what}"
-
-
-def _location(loc: Sequence[int | str]) -> str:
-    """`("questions", 1, "prompt")` as `questions[1].prompt`."""
-    where = ""
-    for part in loc:
-        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else part
-    return where
+        raise InvalidRequestError(describe(exc)) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -24,7 +25,7 @@ from p4f.errors import (
     RateLimitError,
     ServerError,
 )
-from p4f.models import CampaignStatus, ResponseStatus
+from p4f.models import Campaign, CampaignStatus, NewCampaign, ResponseStatus
 from p4f.ratelimit import SlidingWindowLimiter
 from tests.conftest import FakeTime
 
@@ -75,6 +76,12 @@ def response(status: str = "PENDING") -> dict[str, object]:
         "reviewed_at": None,
     }
 
+
+DRAFT = NewCampaign.model_validate(
+    {k: v for k, v in campaign().items() if k in NewCampaign.model_fields}
+    | {"questions": [{"type": "text", "prompt": "What did you like?"}]}
+)
+"""The body that made `campaign()`."""
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -287,6 +294,51 @@ def test_a_lost_create_that_made_nothing_is_posted_again(fake: FakeTime) -> None
     api = Api(error(500, "boom"), envelope([older]), envelope(campaign(), status=201))
     result = make_client(api, fake).create_campaign(
         name="Onboarding survey", reward={"amount": "5.00", "currency": "USD"}
+    )
+    assert result.id == CAMPAIGN_ID
+    assert api.calls() == [
+        "POST /api/v1/campaigns",
+        "GET /api/v1/campaigns",
+        "POST /api/v1/campaigns",
+    ]
+
+
+def test_find_created_campaign_asks_accept_about_each_match_newest_first(fake: FakeTime) -> None:
+    newest = campaign(id="c3", created_at="2026-11-26T10:02:00Z")
+    other_fields = campaign(id="c2", name="Another survey", created_at="2026-11-26T10:01:00Z")
+    older = campaign(id="c1", created_at="2026-11-26T10:00:00Z")
+    api = Api(envelope([newest, other_fields, older]))
+    asked: list[str] = []
+
+    def accept(candidate: Campaign) -> bool:
+        asked.append(candidate.id)
+        return candidate.id == "c1"  # c3 belongs to someone else
+
+    since = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    found = make_client(api, fake).find_created_campaign(DRAFT, since=since, accept=accept)
+    assert found is not None
+    assert found.id == "c1"
+    assert asked == ["c3", "c1"]  # the campaign with other fields is never offered
+
+
+def test_find_created_campaign_stops_at_campaigns_older_than_since(fake: FakeTime) -> None:
+    older = campaign(created_at="2026-11-26T09:00:00Z")  # an hour before: not the lost POST's
+    api = Api(envelope([older]))
+    since = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert make_client(api, fake).find_created_campaign(DRAFT, since=since) is None
+
+
+def test_a_lost_create_does_not_adopt_a_campaign_accept_refuses(fake: FakeTime) -> None:
+    someone_elses = campaign(id="theirs", created_at="2099-01-01T00:00:00Z")
+    api = Api(
+        raise_(httpx.ReadTimeout("lost")), envelope([someone_elses]), envelope(campaign(), 201)
+    )
+    result = make_client(api, fake).create_campaign(
+        name="Onboarding survey",
+        reward={"amount": "5.00", "currency": "USD"},
+        max_responses=100,
+        questions=[{"type": "text", "prompt": "What did you like?"}],
+        accept=lambda candidate: candidate.id != "theirs",
     )
     assert result.id == CAMPAIGN_ID
     assert api.calls() == [

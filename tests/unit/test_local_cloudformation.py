@@ -16,6 +16,7 @@ from local.template import Template
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:p4f/api-key-AbCdEf"
 RECEIVER_URL = "http://127.0.0.1:45678/"
+TRIGGER_URL = "http://127.0.0.1:45679/"
 
 
 @pytest.fixture
@@ -30,7 +31,10 @@ def deploy(session: boto3.Session, **parameters: str) -> Deployment:
         session.client,
         stack_name="p4f-local",
         parameters={"ApiKeySecretArn": API_KEY_ARN, **parameters},
-        function_urls={"WebhookReceiverFunction": RECEIVER_URL},
+        function_urls={
+            "WebhookReceiverFunction": RECEIVER_URL,
+            "CampaignTriggerFunction": TRIGGER_URL,
+        },
         root=ROOT,
     ).deploy()
 
@@ -71,7 +75,8 @@ def test_conditions_leave_out_what_the_parameters_switch_off(session: boto3.Sess
     deployment = deploy(session, FanOutTarget="eventbridge")
     assert "FanOutQueueUrl" not in deployment.outputs
     assert deployment.functions["WebhookReceiverFunction"].environment["FANOUT_QUEUE_URL"] == ""
-    assert session.client("sqs").list_queues().get("QueueUrls", []) == []
+    queues = session.client("sqs").list_queues().get("QueueUrls", [])
+    assert not [url for url in queues if "FanOut" in url]
 
 
 def test_a_fifo_queue_gets_its_suffix(session: boto3.Session) -> None:
@@ -104,3 +109,25 @@ def test_a_parameter_without_default_must_be_given(session: boto3.Session) -> No
 def test_an_unknown_parameter_is_refused(session: boto3.Session) -> None:
     with pytest.raises(LocalDeployError, match="no parameter"):
         deploy(session, NoSuchParameter="1")
+
+
+def test_the_campaign_trigger_is_wired_to_its_queue_table_and_secrets(
+    session: boto3.Session,
+) -> None:
+    deployment = deploy(session, TriggerQueueConcurrency="3")
+    trigger = deployment.functions["CampaignTriggerFunction"]
+    env = trigger.environment
+    assert trigger.url == TRIGGER_URL
+    assert deployment.outputs["CampaignTriggerUrl"] == TRIGGER_URL + "triggers/campaigns"
+    assert env["P4F_API_KEY_SECRET_ARN"] == API_KEY_ARN
+    assert env["TRIGGER_QUEUE_URL"] == trigger.sqs_sources[0].queue_url
+    assert (env["TRIGGER_REQUESTS_PER_MINUTE"], env["TRIGGER_CONCURRENCY"]) == ("30", "3")
+    [source] = trigger.sqs_sources
+    assert (source.batch_size, source.maximum_concurrency) == (5, 3)
+    assert source.report_batch_item_failures
+    token = session.client("secretsmanager").get_secret_value(
+        SecretId=env["TRIGGER_TOKEN_SECRET_ARN"]
+    )["SecretString"]
+    assert len(token) == 48
+    table = session.client("dynamodb").describe_table(TableName=env["TRIGGER_TABLE"])["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "key", "KeyType": "HASH"}]

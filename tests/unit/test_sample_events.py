@@ -7,13 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trigger_http
+import trigger_queue
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from trigger_body import TriggerBody
 
 from local.sample_events import (
     EVENTS_DIR,
     FORWARDER_EVENT_TYPES,
     SAMPLE_SECRET,
     SAMPLE_TIMESTAMP,
+    SAMPLE_TRIGGER,
+    SAMPLE_TRIGGER_TOKEN,
     samples,
     write,
 )
@@ -84,6 +89,23 @@ def test_the_queue_and_bus_samples_carry_the_event_untouched() -> None:
     assert on_bus["detail"] == json.loads(event.body)
     assert on_bus["source"] == "pay4feedback"
     assert on_bus["detail-type"] == "reward_approved"
+
+
+def test_the_trigger_request_sample_is_a_valid_trigger_with_the_documented_token() -> None:
+    request = HttpRequest.from_event(load("campaign_trigger/http_request.json"))
+    assert (request.method, request.path) == ("POST", trigger_http.PATH)
+    assert request.header("authorization") == f"Bearer {SAMPLE_TRIGGER_TOKEN}"
+    assert request.header(trigger_http.IDEMPOTENCY_HEADER)
+    assert TriggerBody.parse(request.body) == TriggerBody.parse(SAMPLE_TRIGGER)
+    assert SAMPLE_TRIGGER_TOKEN in (EVENTS_DIR / "README.md").read_text()
+
+
+def test_the_create_campaign_samples_carry_the_trigger_as_the_rule_delivers_it() -> None:
+    on_bus = load("event_bus/create_campaign.json")
+    assert on_bus["detail-type"] == trigger_queue.CREATE_CAMPAIGN
+    assert TriggerBody.parse(on_bus["detail"]) == TriggerBody.parse(SAMPLE_TRIGGER)
+    [record] = load("campaign_trigger/sqs_batch.json")["Records"]
+    assert json.loads(record["body"])["detail"] == on_bus["detail"]
 
 
 @pytest.mark.parametrize(("function", "parameter"), FORWARDER_EVENT_TYPES.items())

@@ -15,6 +15,7 @@ from p4f.secrets import (
     SecretFormatError,
     SecretNotFoundError,
     SigningSecrets,
+    TriggerToken,
 )
 
 if TYPE_CHECKING:
@@ -111,6 +112,45 @@ def test_malformed_signing_secrets_are_refused(
     secretsmanager.create_secret(Name="p4f/signing", SecretString=value)
     with pytest.raises(SecretFormatError, match="JSON array"):
         SigningSecrets("p4f/signing", boto3_client=secretsmanager).get()
+
+
+TOKEN = "a" * 48
+
+
+@pytest.mark.parametrize("value", ["short", "a" * 31, "a" * 20 + " " + "a" * 20])
+def test_a_weak_trigger_token_is_refused_with_how_to_make_one(
+    secretsmanager: SecretsManagerClient, value: str
+) -> None:
+    secretsmanager.create_secret(Name="p4f/trigger-token", SecretString=value)
+    with pytest.raises(SecretFormatError, match="openssl rand -hex 32") as raised:
+        TriggerToken("p4f/trigger-token", boto3_client=secretsmanager).get()
+    assert value not in str(raised.value)
+
+
+def test_the_trigger_token_matches_only_itself(secretsmanager: SecretsManagerClient) -> None:
+    secretsmanager.create_secret(Name="p4f/trigger-token", SecretString=TOKEN)
+    token = TriggerToken("p4f/trigger-token", boto3_client=secretsmanager)
+    assert token.matches(TOKEN)
+    assert not token.matches(TOKEN[:-1])
+    assert not token.matches(TOKEN + "a")
+    assert not token.matches("")
+    assert not token.matches("é" * 48)
+
+
+def test_a_rotated_trigger_token_is_read_again_at_most_once_a_minute(
+    secretsmanager: SecretsManagerClient,
+) -> None:
+    secretsmanager.create_secret(Name="p4f/trigger-token", SecretString=TOKEN)
+    clock = Clock()
+    token = TriggerToken("p4f/trigger-token", boto3_client=secretsmanager, clock=clock)
+    assert token.matches(TOKEN)
+    rotated = "b" * 48
+    secretsmanager.put_secret_value(SecretId="p4f/trigger-token", SecretString=rotated)
+    clock.now = 30
+    assert not token.matches(rotated)  # read 30 s ago: not read again yet
+    clock.now = 61
+    assert token.matches(rotated)  # a mismatch a minute later reads the rotated token
+    assert not token.matches(TOKEN)
 
 
 def test_reading_a_secret_keeps_botocore_from_logging_its_value(

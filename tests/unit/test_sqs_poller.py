@@ -257,3 +257,29 @@ def test_a_missing_queue_is_reported_at_start(queues: Queues) -> None:
     missing = queues.url.replace("/work", "/nope")
     with pytest.raises(PollerError, match="cannot poll"):
         SqsPoller(queues.sqs, missing, Recorder()).start()
+
+
+def test_each_poller_can_be_a_container_of_its_own(queues: Queues) -> None:
+    built: list[Recorder] = []
+
+    def cold_start() -> Recorder:
+        handler = Recorder(delay=0.05)
+        built.append(handler)
+        return handler
+
+    queues.send(*[f"m{n}" for n in range(20)])
+    with SqsPoller(
+        queues.sqs, queues.url, new_container=cold_start, batch_size=1, concurrency=2
+    ) as poller:
+        poller.wait_until_idle(timeout=10)
+    assert len(built) == 2  # one cold start per poller, kept for all its batches
+    assert sum(len(handler.records) for handler in built) == 20
+    by_container = Counter(i.container for i in poller.invocations)
+    assert by_container == Counter({0: len(built[0].records), 1: len(built[1].records)})
+
+
+def test_a_poller_needs_a_handler_or_a_container_factory(queues: Queues) -> None:
+    with pytest.raises(ValueError, match="handler, or new_container"):
+        SqsPoller(queues.sqs, queues.url)
+    with pytest.raises(ValueError, match="handler, or new_container"):
+        SqsPoller(queues.sqs, queues.url, Recorder(), new_container=Recorder)

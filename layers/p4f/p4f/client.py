@@ -189,11 +189,12 @@ class Pay4FeedbackClient:
         description: str | None = None,
         max_responses: int | None = None,
         questions: Sequence[NewQuestion | QuestionFields] = (),
+        accept: Callable[[Campaign], bool] | None = None,
     ) -> Campaign:
         """`POST /api/v1/campaigns`: a new campaign, in DRAFT.
 
         One call makes at most one campaign: if the answer is lost, the campaign is looked
-        up (same fields, created since the call began) before the POST is repeated.
+        up (`find_created_campaign`, with `accept`) before the POST is repeated.
         """
         draft = NewCampaign.model_validate(
             {
@@ -210,7 +211,7 @@ class Pay4FeedbackClient:
             "/campaigns",
             draft.model_dump(mode="json"),
             parse=Campaign.model_validate,
-            find_existing=lambda: self._find_created_campaign(draft, since=started),
+            find_existing=lambda: self.find_created_campaign(draft, since=started, accept=accept),
         )
 
     def update_campaign(self, campaign_id: str, **changes: Unpack[CampaignChanges]) -> Campaign:
@@ -310,12 +311,28 @@ class Pay4FeedbackClient:
 
     # --- reconciliation after a lost answer -------------------------------------------
 
-    def _find_created_campaign(self, draft: NewCampaign, *, since: datetime) -> Campaign | None:
+    def find_created_campaign(
+        self,
+        draft: NewCampaign,
+        *,
+        since: datetime,
+        accept: Callable[[Campaign], bool] | None = None,
+    ) -> Campaign | None:
+        """The campaign a POST of `draft` sent at or after `since` made, or None.
+
+        What `create_campaign` asks after a lost answer, public for callers whose POST may
+        have been lost in an earlier process (a crashed Lambda invocation): the newest
+        campaigns (`GET /api/v1/campaigns`) with the same fields, created since `since`
+        (less a clock skew allowance), are candidates, newest first. Without `accept` the
+        first is the answer; with it, the first it accepts. A caller that creates several
+        campaigns with the same fields uses `accept` to claim a candidate for itself, so
+        that two lost POSTs never adopt the same campaign.
+        """
         wanted = _campaign_fields(draft)
         for campaign in self.list_campaigns():  # newest first
             if campaign.created_at < since - _CLOCK_SKEW:
                 return None
-            if _campaign_fields(campaign) == wanted:
+            if _campaign_fields(campaign) == wanted and (accept is None or accept(campaign)):
                 logger.info("found the campaign a lost POST created", extra={"id": campaign.id})
                 return campaign
         return None

@@ -1,0 +1,282 @@
+"""The campaign trigger's logic: exactly one campaign per trigger, whatever is retried.
+
+    trigger(request, seconds)
+        no key (HTTP without Idempotency-Key or external_id): create, launch, done
+        claim the key (trigger_ledger)       COMPLETED      -> the stored campaign again
+                                             held elsewhere -> DEFERRED (retry later)
+                                             other body     -> REFUSED 422
+        the key's campaign: the one an earlier attempt recorded, else (resumed claims)
+        one a lost POST made since the first attempt, else a new one (POST; the client
+        looks up a lost answer before it posts again)
+        launch it if asked and it is still a DRAFT
+        complete the key with the campaign
+
+Plain Python with its collaborators passed in; `app.py` builds them. Both entries (the
+function URL, the queue) call `trigger` and turn its `TriggerResult` into their answer.
+`failure` is the one place where an exception becomes an HTTP status.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+from trigger_ledger import ClaimLostError, ClaimOutcome
+
+from p4f import settings as env_readers
+from p4f.client import DEFAULT_BASE_URL
+from p4f.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    Pay4FeedbackError,
+    RateLimitError,
+)
+from p4f.models import Campaign, CampaignStatus
+from p4f.secrets import SecretError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from trigger_body import TriggerBody
+    from trigger_ledger import Claim, TriggerLedger
+
+    from p4f.client import Pay4FeedbackClient
+
+logger = Logger(child=True)
+
+DEADLINE_MARGIN_SECONDS = 2.0
+"""Time kept back from the API calls for recording the outcome and answering."""
+BUSY_RETRY_SECONDS = 5
+"""The most a repeat of a key being processed is told to wait: the holder usually finishes
+(or gives the key back) within seconds, long before its claim would lapse."""
+TENANT_RATE_WINDOW_SECONDS = 60
+"""The window of the tenant's limit: 60 requests a minute (the API reference)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token_secret_arn: str
+    api_key_secret_arn: str
+    base_url: str
+    table_name: str
+    event_bus_name: str
+    queue_url: str
+    requests_per_minute: int
+    """The trigger's share of the tenant's 60 requests a minute, all containers together."""
+    containers: int
+    """How many containers share it: the queue's MaximumConcurrency."""
+    rate_window_seconds: int
+    """The window the limit counts in: 60, as the API's; tests shorten it with the sandbox's."""
+    api_timeout_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        found = cls(
+            token_secret_arn=env_readers.required(env, "TRIGGER_TOKEN_SECRET_ARN"),
+            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
+            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
+            table_name=env_readers.required(env, "TRIGGER_TABLE"),
+            event_bus_name=env_readers.required(env, "EVENT_BUS_NAME"),
+            queue_url=env_readers.required(env, "TRIGGER_QUEUE_URL"),
+            requests_per_minute=env_readers.integer(
+                env, "TRIGGER_REQUESTS_PER_MINUTE", 30, minimum=1
+            ),
+            containers=env_readers.integer(env, "TRIGGER_CONCURRENCY", 2, minimum=1),
+            rate_window_seconds=env_readers.integer(
+                env, "RATE_WINDOW_SECONDS", TENANT_RATE_WINDOW_SECONDS, minimum=1
+            ),
+            api_timeout_seconds=env_readers.integer(env, "P4F_TIMEOUT_SECONDS", 10, minimum=1),
+        )
+        if found.requests_per_minute < found.containers:
+            raise env_readers.ConfigurationError(
+                "TRIGGER_REQUESTS_PER_MINUTE must be at least TRIGGER_CONCURRENCY: each "
+                "container needs one request a minute of the budget"
+            )
+        return found
+
+    @property
+    def requests_per_container(self) -> int:
+        """What one container may send per window, so that all of them stay in the budget."""
+        return self.requests_per_minute // self.containers
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    REPLAYED = "replayed"
+    """The key was done before: its campaign again."""
+    REFUSED = "refused"
+    """Permanent: the request must change (validation, the API's 400/409, a reused key)."""
+    DEFERRED = "deferred"
+    """Not now: retry after `retry_after` (429: the tenant's rate limit is used up; 409:
+    another invocation holds the key)."""
+    FAILED = "failed"
+    """Transient: Pay4Feedback or AWS failed; retry later."""
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    outcome: Outcome
+    status: int
+    """The HTTP status that says it (201 for a campaign)."""
+    campaign: Campaign | None = None
+    error: str | None = None
+    retry_after: int | None = None
+    key: str | None = None
+    """The idempotency key, when the trigger had one."""
+
+
+class CampaignTakenError(RuntimeError):
+    """The campaign this trigger created was adopted by another trigger with the same fields
+    (whose own POST was lost) before this one could record it."""
+
+
+def refused(status: int, error: str) -> TriggerResult:
+    return TriggerResult(Outcome.REFUSED, status, error=error)
+
+
+def failure(exc: Exception) -> TriggerResult:
+    """The result of a trigger that raised `exc`: the one mapping of failures to statuses."""
+    if isinstance(exc, RateLimitError):
+        wait = max(1, math.ceil(exc.retry_after))
+        return TriggerResult(
+            Outcome.DEFERRED,
+            429,
+            error=f"Pay4Feedback's rate limit is used up; retry in {wait}s",
+            retry_after=wait,
+        )
+    if isinstance(exc, InvalidRequestError | ConflictError):
+        # The API refused this campaign: its message names the field or the state.
+        return refused(exc.status or 400, exc.message)
+    status, error = _transient(exc)
+    return TriggerResult(Outcome.FAILED, status, error=error)
+
+
+def _transient(exc: Exception) -> tuple[int, str]:
+    """The status and message of a failure that a later retry may not meet."""
+    if isinstance(exc, AuthenticationError):
+        return 502, f"Pay4Feedback refused the bridge's API key: {exc}"
+    if isinstance(exc, Pay4FeedbackError):
+        return 502, f"Pay4Feedback failed: {exc}"
+    if isinstance(exc, SecretError):
+        return 500, str(exc)
+    if isinstance(exc, ClaimLostError | CampaignTakenError):
+        return 503, f"{exc}; retry later"
+    return 503, f"the trigger table did not answer ({type(exc).__name__}); retry later"
+
+
+_FAILURES = (
+    Pay4FeedbackError,
+    SecretError,
+    ClaimLostError,
+    CampaignTakenError,
+    ClientError,
+    BotoCoreError,
+)
+"""What a trigger can fail with; `failure` has a status for each."""
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    body: TriggerBody
+    key: str | None
+    """The idempotency key; None creates a campaign on every call."""
+
+
+class CampaignTrigger:
+    def __init__(
+        self,
+        client: Pay4FeedbackClient,
+        ledger: TriggerLedger,
+        *,
+        margin_seconds: float = DEADLINE_MARGIN_SECONDS,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._margin = margin_seconds
+
+    def trigger(self, request: TriggerRequest, seconds: float) -> TriggerResult:
+        """Make the request's campaign; `seconds` is how long this invocation may still run."""
+        try:
+            with self._client.deadline(seconds - self._margin):
+                if request.key is None:
+                    campaign = self._launch(self._create(request.body), request.body.activate)
+                    return TriggerResult(Outcome.CREATED, 201, campaign)
+                return self._trigger_once(request.body, request.key, seconds)
+        except _FAILURES as exc:
+            logger.warning("trigger failed", extra={"key": request.key, "error": repr(exc)})
+            return replace(failure(exc), key=request.key)
+
+    def _trigger_once(self, body: TriggerBody, key: str, seconds: float) -> TriggerResult:
+        claim = self._ledger.claim(key, body.fingerprint(), seconds)
+        if claim.outcome is ClaimOutcome.COMPLETED:
+            return TriggerResult(Outcome.REPLAYED, 201, claim.campaign, key=key)
+        if claim.outcome is ClaimOutcome.BUSY:
+            reason = "another request with this key is being processed; retry later"
+            wait = min(claim.retry_after, BUSY_RETRY_SECONDS)
+            return TriggerResult(Outcome.DEFERRED, 409, error=reason, retry_after=wait, key=key)
+        if claim.outcome is ClaimOutcome.MISMATCH:
+            reason = (
+                "Idempotency-Key reused with a different body: this key (or external_id) "
+                "already made a campaign from another body; use a new key for a new campaign"
+            )
+            return replace(refused(422, reason), key=key)
+        try:
+            campaign = self._launch(self._campaign_for(claim, body), body.activate)
+        except Exception:
+            self._release(claim)
+            raise
+        try:
+            self._ledger.complete(claim, campaign)
+        except (ClaimLostError, ClientError, BotoCoreError):
+            # The campaign exists and the key records it: a repeat finds it and completes.
+            logger.exception("could not mark the trigger completed", extra={"key": key})
+        return TriggerResult(Outcome.CREATED, 201, campaign, key=key)
+
+    def _campaign_for(self, claim: Claim, body: TriggerBody) -> Campaign:
+        if claim.campaign_id is not None:
+            return self._client.get_campaign(claim.campaign_id)
+
+        def accept(campaign: Campaign) -> bool:
+            return self._ledger.adopt(claim, campaign.id)
+
+        if claim.outcome is ClaimOutcome.RESUMED and claim.since is not None:
+            # An earlier attempt may have posted, and crashed before it heard back.
+            found = self._client.find_created_campaign(body, since=claim.since, accept=accept)
+            if found is not None:
+                logger.info("adopted the campaign of an earlier attempt", extra={"key": claim.key})
+                return found
+        campaign = self._create(body, accept)
+        if not accept(campaign):
+            raise CampaignTakenError(
+                f"campaign {campaign.id} was adopted by another trigger with the same fields"
+            )
+        return campaign
+
+    def _create(
+        self, body: TriggerBody, accept: Callable[[Campaign], bool] | None = None
+    ) -> Campaign:
+        return self._client.create_campaign(
+            name=body.name,
+            description=body.description,
+            reward=body.reward,
+            max_responses=body.max_responses,
+            questions=body.questions,
+            accept=accept,
+        )
+
+    def _launch(self, campaign: Campaign, activate: bool) -> Campaign:
+        if activate and campaign.status == CampaignStatus.DRAFT:
+            return self._client.update_campaign(campaign.id, status=CampaignStatus.ACTIVE)
+        return campaign
+
+    def _release(self, claim: Claim) -> None:
+        try:
+            self._ledger.release(claim)
+        except (ClaimLostError, ClientError, BotoCoreError):
+            # The claim lapses at the end of this invocation; a retry then resumes it.
+            logger.exception("could not release the trigger's key", extra={"key": claim.key})

@@ -1,0 +1,123 @@
+"""The campaign trigger's body: read as no-code tools send it, refused naming the field."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from trigger_body import InvalidTriggerError, TriggerBody
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"name": "Checkout feedback", "reward": {"amount": "5.00", "currency": "USD"}} | fields
+
+
+def test_the_campaign_fields_and_the_trigger_options_are_read() -> None:
+    trigger = TriggerBody.parse(
+        json.dumps(
+            body(
+                description="Why people leave",
+                max_responses=100,
+                questions=[{"type": "text", "prompt": "What stopped you?"}],
+                activate=True,
+                external_id="crm-7",
+            )
+        ).encode()
+    )
+    assert trigger.name == "Checkout feedback"
+    assert trigger.reward.amount == Decimal("5.00")
+    assert trigger.questions[0].prompt == "What stopped you?"
+    assert (trigger.activate, trigger.external_id) == (True, "crm-7")
+
+
+def test_the_defaults_make_a_draft_without_a_key() -> None:
+    trigger = TriggerBody.parse(body())
+    assert trigger.activate is False
+    assert trigger.external_id is None
+    assert trigger.idempotency_key() is None
+
+
+def test_strings_from_no_code_tools_are_read_as_what_they_say() -> None:
+    trigger = TriggerBody.parse(
+        body(max_responses="100", activate="true", reward={"amount": 5, "currency": "USD"})
+    )
+    assert trigger.max_responses == 100
+    assert trigger.activate is True
+    assert trigger.reward.amount == Decimal(5)
+
+
+def test_unknown_fields_are_ignored_at_every_level() -> None:
+    trigger = TriggerBody.parse(
+        body(
+            zap_id="123",
+            reward={"amount": "5.00", "currency": "USD", "note": "x"},
+            questions=[{"type": "text", "prompt": "Why?", "position": 1}],
+        )
+    )
+    dumped = trigger.model_dump()
+    assert "zap_id" not in dumped
+    assert dumped["reward"] == {"amount": "5.00", "currency": "USD"}
+    assert dumped["questions"] == [{"type": "text", "prompt": "Why?"}]
+
+
+def test_a_numeric_external_id_is_an_id_all_the_same() -> None:
+    assert TriggerBody.parse(body(external_id=42)).external_id == "42"
+    assert TriggerBody.parse(body(external_id="  crm-7 ")).external_id == "crm-7"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": None}, "name: must be a string"),
+        ({"reward": None}, "reward: must be an object"),
+        (
+            {"reward": {"amount": "five", "currency": "USD"}},
+            "reward.amount: must be a decimal number",
+        ),
+        ({"reward": {"amount": "5"}}, "reward.currency: is required"),
+        ({"max_responses": "many"}, "max_responses: must be an integer"),
+        ({"questions": [{"type": "text"}]}, "questions[0].prompt: is required"),
+        ({"questions": "Why?"}, "questions: must be a list"),
+        ({"activate": "maybe"}, "activate: must be true or false"),
+        ({"external_id": ""}, "external_id: must not be empty"),
+        ({"external_id": "x" * 256}, "external_id: must be at most 255 characters"),
+        ({"external_id": True}, "external_id: must be a string"),
+    ],
+)
+def test_a_refusal_names_the_field(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidTriggerError) as raised:
+        TriggerBody.parse(body(**fields))
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'"a string"'])
+def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes) -> None:
+    with pytest.raises(InvalidTriggerError, match=r"^body: must be a JSON object$"):
+        TriggerBody.parse(raw)
+
+
+def test_a_detail_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(InvalidTriggerError, match=r"^body: must be a JSON object$"):
+        TriggerBody.parse(["not", "an", "object"])
+
+
+def test_the_fingerprint_is_what_was_asked_for_not_how_it_was_written() -> None:
+    plain = TriggerBody.parse(body(max_responses=100, activate=True))
+    as_strings = TriggerBody.parse(body(max_responses="100", activate="true", zap_id="1"))
+    assert plain.fingerprint() == as_strings.fingerprint()
+    assert plain.fingerprint() != TriggerBody.parse(body(max_responses=101)).fingerprint()
+    assert plain.fingerprint() != TriggerBody.parse(body(max_responses=100)).fingerprint()
+
+
+def test_the_idempotency_key_prefers_the_external_id_then_the_header_then_the_event() -> None:
+    with_external_id = TriggerBody.parse(body(external_id="crm-7"))
+    assert with_external_id.idempotency_key(header="h", event_id="e") == "external_id:crm-7"
+    plain = TriggerBody.parse(body())
+    assert plain.idempotency_key(header="h", event_id="e") == "idempotency_key:h"
+    assert plain.idempotency_key(event_id="e") == "event:e"
+    # The same value in another role is another key.
+    assert TriggerBody.parse(body(external_id="h")).idempotency_key() != (
+        plain.idempotency_key(header="h")
+    )
