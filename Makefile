@@ -36,7 +36,7 @@ $(CHECKOV):
 	.tools/checkov/bin/python -m pip install --quiet 'checkov>=3.2'
 
 demo: $(BIN)/.installed
-	$(BIN)/python -m local.demo
+	$(BIN)/p4f-bridge demo
 
 test: lint pytest template
 

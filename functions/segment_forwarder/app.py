@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from segment_delivery import DEFAULT_TIMEOUT_SECONDS, SegmentForwarder, Settings, WriteKeySecret
 
 from p4f import __version__
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
+tracer = Tracer()
 
 settings = Settings.from_env(os.environ)
 write_key = WriteKeySecret(settings.segment_secret_arn, boto3_client=secretsmanager_client())
@@ -41,6 +42,7 @@ forwarder = SegmentForwarder(
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return forward_batch(event, context, forwarder, metrics)

@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from slack_delivery import Settings, SlackForwarder, SlackSecret, SlackTiming
 from slack_messages import DashboardLinks
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
+tracer = Tracer()
 
 settings = Settings.from_env(os.environ)
 timing = SlackTiming()
@@ -43,6 +44,7 @@ forwarder = SlackForwarder(
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return forward_batch(event, context, forwarder, metrics)
