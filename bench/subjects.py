@@ -76,9 +76,13 @@ class Fixture:
     api_key_secret_arn: str
     slack_secret_arn: str
     segment_secret_arn: str
+    trigger_token: str
+    trigger_token_arn: str
     table: str
+    trigger_table: str
     bus: str
     queue_url: str
+    trigger_queue_url: str
     responses_bucket: str
     aws_url: str
     sandbox_url: str
@@ -94,9 +98,13 @@ class Fixture:
             api_key_secret_arn=f"{arn}:p4f/api-key-AbCdEf",
             slack_secret_arn=f"{arn}:p4f/slack-AbCdEf",
             segment_secret_arn=f"{arn}:p4f/segment-AbCdEf",
+            trigger_token="bench-trigger-token-0123456789abcdef0123456789",
+            trigger_token_arn=f"{arn}:p4f/trigger-token-AbCdEf",
             table="idempotency",
+            trigger_table="triggers",
             bus="p4f-bridge-events",
             queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/fan-out",
+            trigger_queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/create-campaign",
             responses_bucket="cloudformation-responses",
             aws_url=UNREACHABLE_URL,
             sandbox_url=UNREACHABLE_URL,
@@ -121,11 +129,15 @@ class Fixture:
         api_key_arn = secret("p4f/api-key", SANDBOX_KEY)
         slack_arn = secret("p4f/slack", json.dumps({"webhook_url": slack_webhook_url}))
         segment_arn = secret("p4f/segment", json.dumps({"write_key": write_key}))
-        _client("dynamodb", aws_url).create_table(
-            **Template.load().table_definition("IdempotencyTable", named.table)
-        )
+        trigger_token_arn = secret("p4f/trigger-token", named.trigger_token)
+        template = Template.load()
+        dynamodb = _client("dynamodb", aws_url)
+        dynamodb.create_table(**template.table_definition("IdempotencyTable", named.table))
+        dynamodb.create_table(**template.table_definition("TriggerTable", named.trigger_table))
         _client("events", aws_url).create_event_bus(Name=named.bus)
-        queue_url = _client("sqs", aws_url).create_queue(QueueName="fan-out")["QueueUrl"]
+        sqs = _client("sqs", aws_url)
+        queue_url = sqs.create_queue(QueueName="fan-out")["QueueUrl"]
+        trigger_queue_url = sqs.create_queue(QueueName="create-campaign")["QueueUrl"]
         # CloudFormation's ResponseURL is a pre-signed S3 URL: here, a bucket in moto.
         _client("s3", aws_url).create_bucket(Bucket=named.responses_bucket)
         return cls(
@@ -134,9 +146,13 @@ class Fixture:
             api_key_arn,
             slack_arn,
             segment_arn,
+            named.trigger_token,
+            trigger_token_arn,
             named.table,
+            named.trigger_table,
             named.bus,
             queue_url,
+            trigger_queue_url,
             named.responses_bucket,
             aws_url,
             sandbox_url,
@@ -228,6 +244,28 @@ def subscription_request(number: int, fixture: Fixture) -> dict[str, Any]:
             "SecretRotation": "1",
         },
     }
+
+
+def trigger_request(number: int, fixture: Fixture) -> dict[str, Any]:
+    """A no-code tool's POST /triggers/campaigns, with a key of its own."""
+    body = {
+        "name": f"Bench campaign {number}",
+        "reward": {"amount": "5.00", "currency": "USD"},
+        "questions": [{"type": "text", "prompt": "What almost stopped you?"}],
+        "activate": True,
+    }
+    headers = {
+        "Authorization": f"Bearer {fixture.trigger_token}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": f"bench-{number:08d}",
+    }
+    return function_url_event(
+        "POST", json.dumps(body).encode(), headers, path="/triggers/campaigns"
+    )
+
+
+def answered_201(answer: Any, number: int, fixture: Fixture) -> bool:  # noqa: ARG001
+    return isinstance(answer, dict) and answer.get("statusCode") == 201
 
 
 def forwarder_batch(function: str, number: int, fixture: Fixture, *, size: int) -> dict[str, Any]:  # noqa: ARG001
@@ -341,6 +379,17 @@ def _subscription_manager_env(fixture: Fixture) -> dict[str, str]:
     }
 
 
+def _trigger_env(fixture: Fixture) -> dict[str, str]:
+    return {
+        "TRIGGER_TOKEN_SECRET_ARN": fixture.trigger_token_arn,
+        "P4F_API_KEY_SECRET_ARN": fixture.api_key_secret_arn,
+        "P4F_BASE_URL": fixture.sandbox_url,
+        "TRIGGER_TABLE": fixture.trigger_table,
+        "EVENT_BUS_NAME": fixture.bus,
+        "TRIGGER_QUEUE_URL": fixture.trigger_queue_url,
+    }
+
+
 def _slack_env(fixture: Fixture) -> dict[str, str]:
     return {"SLACK_SECRET_ARN": fixture.slack_secret_arn}
 
@@ -418,6 +467,13 @@ SUBJECTS = (
         env=_subscription_manager_env,
         event=subscription_request,
         succeeded=cloudformation_told_success,
+    ),
+    Subject(
+        name="campaign_trigger (HTTP, activate)",
+        function="CampaignTriggerFunction",
+        env=_trigger_env,
+        event=trigger_request,
+        succeeded=answered_201,
     ),
     _forwarder(
         "slack_forwarder",
