@@ -73,8 +73,9 @@ class SlidingWindowLimiter:
                 return slot
             if deadline is not None and self._clock() + wait > deadline:
                 raise RateLimitError(
-                    f"the client-side limit of {self.limit} requests per "
-                    f"{self.window:g}s is used up and the next slot is after the deadline",
+                    f"the next request may go in {wait:.1f}s, after the deadline (held back by "
+                    f"the client's limit of {self.limit} per {self.window:g}s, or by the "
+                    "API's last Retry-After)",
                     retry_after=math.ceil(wait),
                     status=None,
                 )
