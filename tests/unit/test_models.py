@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+from pydantic import ValidationError
+
 from p4f.models import (
     EVENT_DATA_MODELS,
     EventType,
     Payout,
     PayoutStatus,
+    Quality,
     Response,
     WebhookEvent,
 )
@@ -102,3 +106,12 @@ def test_quality_may_be_null_on_a_submitted_response() -> None:
 def test_amounts_never_serialise_in_exponent_notation() -> None:
     payout = Payout.model_validate(PAYOUT | {"amount": "1E+2"})
     assert payout.model_dump(mode="json")["amount"] == "100"
+
+
+def test_a_score_outside_0_to_100_is_refused_and_whole_scores_stay_integers() -> None:
+    quality = {"score": 87, "verdict": "high", "breakdown": {"depth": 81}}
+    assert Quality.model_validate(quality).model_dump(mode="json")["score"] == 87
+    with pytest.raises(ValidationError):
+        Quality.model_validate(quality | {"score": 101})
+    with pytest.raises(ValidationError):
+        Quality.model_validate(quality | {"breakdown": {"depth": -1}})

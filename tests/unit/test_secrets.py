@@ -161,3 +161,11 @@ def test_reading_a_secret_keeps_botocore_from_logging_its_value(
     ApiKeySecret("p4f/api-key", boto3_client=secretsmanager).get()
     assert "GetSecretValue" in caplog.text  # botocore did log the call at DEBUG
     assert "p4f_live_never_logged" not in caplog.text
+
+
+def test_a_secret_stored_as_a_json_string_is_read_without_its_quotes(
+    secretsmanager: SecretsManagerClient,
+) -> None:
+    # What `--secret-string '"whsec_new"'` stores: the README's rotation used to say so.
+    secretsmanager.create_secret(Name="p4f/signing", SecretString='"whsec_new"')
+    assert SigningSecrets("p4f/signing", boto3_client=secretsmanager).get() == ("whsec_new",)

@@ -22,6 +22,10 @@ type Amount = Annotated[Decimal, PlainSerializer(lambda amount: f"{amount:f}", r
 """A decimal amount of money; always a plain decimal string on the wire ("5.00", never "5E+0")."""
 
 
+type Percent = Annotated[int, Field(ge=0, le=100)] | Annotated[float, Field(ge=0, le=100)]
+"""A 0-100 score; whole numbers stay integers."""
+
+
 class ApiModel(BaseModel):
     """Base of every resource: unknown fields are kept, never dropped."""
 
@@ -103,9 +107,9 @@ class Answer(ApiModel):
 
 
 class Quality(ApiModel):
-    score: int | float = Field(ge=0, le=100)
+    score: Percent
     verdict: OpenEnum[QualityVerdict]
-    breakdown: dict[str, int | float] = {}
+    breakdown: dict[str, Percent] = {}
 
 
 class Response(ApiModel):

@@ -132,7 +132,7 @@ class CachedSecret[T]:
             raise SecretFormatError(
                 f"secret {self.secret_id!r} has no SecretString (binary secrets are not used)"
             )
-        return self._parse(secret_string.strip())
+        return self._parse(_unquoted(secret_string.strip()))
 
     def _secretsmanager(self) -> SecretsManagerClient:
         if self._client is None:
@@ -152,6 +152,19 @@ def secretsmanager_client() -> SecretsManagerClient:
             connect_timeout=2, read_timeout=3, retries={"max_attempts": 3, "mode": "standard"}
         ),
     )
+
+
+def _unquoted(secret_string: str) -> str:
+    """The value of a secret stored as a JSON string (`'"whsec_..."'` from a shell), as it is
+    meant; any other value unchanged."""
+    if len(secret_string) >= 2 and secret_string[0] == secret_string[-1] == '"':
+        try:
+            decoded = json.loads(secret_string)
+        except json.JSONDecodeError:
+            return secret_string
+        if isinstance(decoded, str):
+            return decoded.strip()
+    return secret_string
 
 
 def _json_or_none(secret_string: str) -> Any:
