@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+# Not httpx: X-Ray would record each request's URL, and an incoming webhook's URL is its secret.
+tracer = Tracer(patch_modules=["botocore"])
 
 settings = Settings.from_env(os.environ)
 timing = SlackTiming()
