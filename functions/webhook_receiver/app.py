@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Pay4Feedback waits 10 s for an answer: every AWS call must give up well before that.
-AWS_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2})
+AWS_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
+)
 
 logger = Logger()
 metrics = Metrics()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -18,6 +19,7 @@ from p4f import settings as env_readers
 from p4f.dedupe import ClaimOutcome
 from p4f.fanout import MAX_EVENT_BYTES, FanOutError, InvalidEventError, ReceivedEvent
 from p4f.function_url import error_answer, success_answer
+from p4f.secrets import SecretError
 from p4f.signing import (
     DEFAULT_TOLERANCE_SECONDS,
     SIGNATURE_HEADER,
@@ -115,6 +117,10 @@ class WebhookReceiver:
             self._verify(request)
         except SignatureVerificationError as exc:
             return rejection(401, f"invalid signature: {exc}")
+        except SecretError as exc:
+            logger.exception("the signing secret cannot be read")
+            reply = error_answer(500, "the receiver cannot check signatures now; retry later")
+            return Reception(Outcome.FAILED, reply, reason=str(exc))
         try:
             event = ReceivedEvent.parse(request.body)
         except InvalidEventError as exc:
@@ -122,6 +128,7 @@ class WebhookReceiver:
         return self._publish_once(event, hold_seconds)
 
     def _verify(self, request: HttpRequest) -> None:
+        """Raise a SignatureVerificationError unless a configured secret signed the body."""
         header = request.header(SIGNATURE_HEADER)
         try:
             verify(request.body, header, self._secrets.get(), self._tolerance)
@@ -147,10 +154,14 @@ class WebhookReceiver:
             reason = "another delivery of this event is being processed"
             return answer(Outcome.BUSY, error_answer(409, f"{reason}; retry later"), reason)
         try:
-            self._fanout.publish(event, skip=claim.done)
+            self._fanout.publish(
+                event, skip=claim.done, before_next=partial(self._record, event.id)
+            )
         except FanOutError as exc:
             self._release(event.id, exc.accepted | claim.done)
-            return answer(Outcome.FAILED, error_answer(503, f"{exc}; retry later"), str(exc))
+            # AWS's own message (account, ARNs) goes to the log, not to the sender.
+            reply = error_answer(503, f"{exc.target} did not take the event; retry later")
+            return answer(Outcome.FAILED, reply, str(exc))
         try:
             self._ledger.complete(event.id)
         except (ClientError, BotoCoreError):
@@ -160,6 +171,13 @@ class WebhookReceiver:
         return answer(
             Outcome.ACCEPTED, success_answer(200, {"event_id": event.id, "duplicate": False})
         )
+
+    def _record(self, event_id: str, target: str) -> None:
+        try:
+            self._ledger.record_done(event_id, target)
+        except (ClientError, BotoCoreError):
+            # Only a crash before the next target answers would make this matter.
+            logger.exception("could not record the target that took the event")
 
     def _release(self, event_id: str, done: frozenset[str]) -> None:
         try:

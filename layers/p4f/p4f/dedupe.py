@@ -3,20 +3,24 @@
 Pay4Feedback redelivers an event (same `id`) until it gets a 2xx, for up to 3 days, so
 the receiver claims each id before publishing it:
 
-    claim     put {status: IN_PROGRESS, until: <end of this invocation>}, only if the id is
+    claim     set {status: IN_PROGRESS, until: <end of this invocation>}, only if the id is
               unknown, RELEASED, or IN_PROGRESS past its `until` (a crashed invocation)
+    record    add a target that took the event to `done`, before the next one is tried
     complete  status COMPLETED: later deliveries of the id are duplicates
     release   status RELEASED with the targets that did accept it: the sender's retry
-              claims it again and publishes only to the others
+              claims it again and publishes only to the others (as after a crash: `done`
+              outlives the invocation that wrote it)
 
 A delivery that finds the id IN_PROGRESS answers "busy" (409) and is retried by the sender,
 so two concurrent deliveries never both publish and neither can be lost. Records expire
 through the table's TTL attribute `expires_at`, well after the sender's last retry.
-This is Powertools' idempotency protocol, kept to two DynamoDB calls and no extra imports.
+This is Powertools' idempotency protocol, kept to two DynamoDB calls (three with both
+targets) and no extra imports.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -71,16 +75,16 @@ class DeliveryLedger:
 
     def claim(self, event_id: str, hold_seconds: float) -> Claim:
         """Take the event for this delivery for at most `hold_seconds` (its remaining time)."""
-        now = int(self._clock())
+        now = self._clock()
         try:
-            answer = self._dynamodb.put_item(
+            # An update, not a put: the targets an earlier delivery recorded stay recorded,
+            # even when that delivery died before it could release the claim.
+            answer = self._dynamodb.update_item(
                 TableName=self._table,
-                Item={
-                    "id": {"S": event_id},
-                    "status": {"S": _Status.IN_PROGRESS},
-                    "until": {"N": str(now + max(1, int(hold_seconds)))},
-                    "expires_at": {"N": str(now + self._ttl)},
-                },
+                Key={"id": {"S": event_id}},
+                UpdateExpression=(
+                    "SET #status = :in_progress, #until = :until, expires_at = :expires"
+                ),
                 ConditionExpression=(
                     "attribute_not_exists(id) OR #status = :released"
                     " OR (#status = :in_progress AND #until < :now)"
@@ -89,9 +93,11 @@ class DeliveryLedger:
                 ExpressionAttributeValues={
                     ":released": {"S": _Status.RELEASED},
                     ":in_progress": {"S": _Status.IN_PROGRESS},
-                    ":now": {"N": str(now)},
+                    ":now": {"N": str(math.floor(now))},
+                    ":until": {"N": str(math.ceil(now + max(1.0, hold_seconds)))},
+                    ":expires": {"N": str(math.ceil(now) + self._ttl)},
                 },
-                ReturnValues="ALL_OLD",
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -102,8 +108,17 @@ class DeliveryLedger:
             item: Mapping[str, Any] = returned or self._read(event_id)
             completed = item.get("status", {}).get("S") == _Status.COMPLETED
             return Claim(ClaimOutcome.DUPLICATE if completed else ClaimOutcome.BUSY)
-        previous = answer.get("Attributes", {})
-        return Claim(ClaimOutcome.NEW, frozenset(previous.get("done", {}).get("SS", [])))
+        claimed = answer.get("Attributes", {})
+        return Claim(ClaimOutcome.NEW, frozenset(claimed.get("done", {}).get("SS", [])))
+
+    def record_done(self, event_id: str, target: str) -> None:
+        """Remember that `target` took the event, before the next target is tried."""
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"id": {"S": event_id}},
+            UpdateExpression="ADD done :target",
+            ExpressionAttributeValues={":target": {"SS": [target]}},
+        )
 
     def complete(self, event_id: str) -> None:
         """Mark the event published: later deliveries are duplicates."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
 
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
@@ -151,12 +151,23 @@ class FanOut:
         configured = {Target.EVENTBRIDGE: self._events, Target.SQS: self._sqs}
         return frozenset(target for target, client in configured.items() if client is not None)
 
-    def publish(self, event: ReceivedEvent, skip: Collection[str] = ()) -> None:
-        """Hand the event to every target not in `skip` (those accepted it before)."""
+    def publish(
+        self,
+        event: ReceivedEvent,
+        skip: Collection[str] = (),
+        before_next: Callable[[Target], None] = lambda _: None,
+    ) -> None:
+        """Hand the event to every target not in `skip` (those accepted it before).
+
+        `before_next(target)` runs when a target has taken the event and another is still
+        to come, so that the first is remembered should the invocation die on the second.
+        """
         accepted = frozenset(Target(target) for target in skip)
         if self._events is not None and self._bus_name and Target.EVENTBRIDGE not in accepted:
             self._put_event(event, self._events, self._bus_name, accepted)
             accepted |= {Target.EVENTBRIDGE}
+            if self._sqs is not None and Target.SQS not in accepted:
+                before_next(Target.EVENTBRIDGE)
         if self._sqs is not None and self._queue_url and Target.SQS not in accepted:
             self._send_message(event, self._sqs, self._queue_url, accepted)
 
