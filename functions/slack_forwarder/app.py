@@ -30,7 +30,7 @@ metrics = Metrics()
 tracer = Tracer(patch_modules=["botocore"])
 
 settings = Settings.from_env(os.environ)
-timing = SlackTiming()
+timing = SlackTiming(send_interval=1.0 * settings.containers)
 secret = SlackSecret(settings.slack_secret_arn, boto3_client=secretsmanager_client())
 http = httpx.Client(
     timeout=timing.request_timeout, headers={"User-Agent": f"p4f-bridge/{__version__}"}

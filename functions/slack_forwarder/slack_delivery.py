@@ -77,6 +77,8 @@ class Settings:
     slack_secret_arn: str
     slack_api_url: str
     dashboard_url: str
+    containers: int
+    """How many containers send to Slack at once (the event source's MaximumConcurrency)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -86,6 +88,7 @@ class Settings:
                 "/"
             ),
             dashboard_url=env_readers.optional(env, "P4F_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL,
+            containers=env_readers.integer(env, "SLACK_CONTAINERS", 1, minimum=1),
         )
 
 
@@ -164,7 +167,8 @@ _RETRIES = RetryPolicy(max_attempts=3, max_rate_limit_waits=2, base_delay=0.5, m
 class SlackTiming:
     request_timeout: float = 5.0
     send_interval: float = 1.0
-    """Seconds between two messages; Slack allows about one a second per channel."""
+    """Seconds between two messages of one container; Slack allows about one a second per
+    channel, so with N containers sending at once each waits N seconds."""
     retry: RetryPolicy = _RETRIES
 
 

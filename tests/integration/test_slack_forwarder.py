@@ -341,3 +341,11 @@ def test_the_settings_need_the_secret_arn(load_function: LoadFunction) -> None:
 
     with mock_aws(), pytest.raises(ConfigurationError, match="SLACK_SECRET_ARN is not set"):
         load_function("slack_forwarder", {"SLACK_SECRET_ARN": ""})
+
+
+def test_each_container_waits_as_many_seconds_as_there_are_containers(
+    load_function: LoadFunction,
+) -> None:
+    with mock_aws():
+        app = load_function("slack_forwarder", {"SLACK_SECRET_ARN": "arn", "SLACK_CONTAINERS": "2"})
+    assert app.timing.send_interval == 2.0

@@ -141,8 +141,10 @@ def environment(name: str) -> dict[str, Any]:
 
 def test_the_functions_environment_is_what_their_settings_read() -> None:
     slack = environment("Slack")
-    assert slack == {"SLACK_SECRET_ARN": ref("SlackSecretArn")}
-    SlackSettings.from_env(dict.fromkeys(slack, "arn:aws:secretsmanager:x"))
+    assert slack == {"SLACK_SECRET_ARN": ref("SlackSecretArn"), "SLACK_CONTAINERS": "2"}
+    SlackSettings.from_env(
+        {"SLACK_SECRET_ARN": "arn:aws:secretsmanager:x", "SLACK_CONTAINERS": "2"}
+    )
     segment = environment("Segment")
     assert set(segment) == {"SEGMENT_SECRET_ARN", "SEGMENT_ENDPOINT", "SEGMENT_SEND_PERSONAL_DATA"}
     assert segment["SEGMENT_SEND_PERSONAL_DATA"] == ref("SegmentSendPersonalData")
@@ -158,3 +160,11 @@ def test_the_eu_region_sends_to_segments_eu_endpoint() -> None:
         "Fn::Equals": [ref("SegmentRegion"), "eu"]
     }
     assert TEMPLATE.body["Parameters"]["SegmentRegion"]["AllowedValues"] == ["us", "eu"]
+
+
+def test_slack_paces_each_container_by_how_many_the_queue_runs_at_once() -> None:
+    mapping = TEMPLATE.properties("SlackForwarderEventSource")
+    containers = environment("Slack")["SLACK_CONTAINERS"]
+    assert int(containers) == mapping["ScalingConfig"]["MaximumConcurrency"]
+    settings = SlackSettings.from_env({"SLACK_SECRET_ARN": "arn", "SLACK_CONTAINERS": containers})
+    assert settings.containers == 2
