@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
+_PUT_ATTEMPTS = 3
 # CloudFormation shows at most ~4 KB of a reason.
 _MAX_REASON = 1000
 
@@ -73,9 +75,15 @@ class Outcome:
 class Responder:
     """Sends the one answer of a request to CloudFormation."""
 
-    def __init__(self, request: CustomResourceRequest, http: httpx.Client) -> None:
+    def __init__(
+        self,
+        request: CustomResourceRequest,
+        http: httpx.Client,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._request = request
         self._http = http
+        self._sleep = sleep
         self._lock = threading.Lock()
         self.sent: Outcome | None = None
 
@@ -94,13 +102,23 @@ class Responder:
             "LogicalResourceId": self._request.logical_resource_id,
             "Data": dict(outcome.data),
         }
-        # The URL is pre-signed for a PUT without a content type.
-        self._http.put(
-            self._request.response_url,
-            content=json.dumps(body).encode(),
-            headers={"content-type": ""},
-        ).raise_for_status()
-        return True
+        content = json.dumps(body).encode()
+        for attempt in range(1, _PUT_ATTEMPTS + 1):
+            try:
+                # The URL is pre-signed for a PUT without a content type.
+                self._http.put(
+                    self._request.response_url, content=content, headers={"content-type": ""}
+                ).raise_for_status()
+            except httpx.HTTPError:
+                if attempt == _PUT_ATTEMPTS:
+                    # Raised, the invocation fails and Lambda runs it again: the work is
+                    # written to be repeated, so the answer gets another chance.
+                    raise
+                logger.warning("CloudFormation did not take the answer; sending it again")
+                self._sleep(attempt)
+            else:
+                return True
+        return False
 
 
 def handle(

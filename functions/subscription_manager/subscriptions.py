@@ -1,6 +1,7 @@
 """The Pay4Feedback webhook subscription as a CloudFormation resource.
 
     Create   register the receiver's URL for the events, signed with the signing secret
+             (or keep the subscription a first run of the same Create registered)
     Update   URL, events or rotation changed: register a new subscription and answer its
              id; CloudFormation then deletes the old one (new before old: no gap)
     Delete   remove the subscription; a 404 counts as done
@@ -71,7 +72,16 @@ class SubscriptionManager:
                 current = None
             if current == wanted:
                 return _registered(request.physical_resource_id, "nothing to change")
+        elif existing := self._registered_already(wanted):
+            # A Create run again (Lambda retries a failed invocation): keep the first one.
+            return _registered(existing, f"{wanted.url} was registered already")
         return self._register(wanted)
+
+    def _registered_already(self, wanted: Subscription) -> str | None:
+        for webhook in self._client.list_webhooks():
+            if webhook.url == wanted.url and set(webhook.events) == set(wanted.events):
+                return webhook.id
+        return None
 
     def _register(self, wanted: Subscription) -> Outcome:
         webhook = self._client.create_webhook(wanted.url, wanted.events, self._signing_secret())

@@ -11,7 +11,6 @@ from types import ModuleType
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from moto import mock_aws
 
@@ -210,10 +209,28 @@ def test_delete_with_a_revoked_key_does_not_block_the_stack(cfn: CloudFormation)
     assert "dashboard" in answer["Reason"]
 
 
-def test_a_response_url_that_refuses_the_answer_fails_the_invocation(
-    cfn: CloudFormation,
-) -> None:
-    # Lambda then retries the (asynchronous) invocation: the answer is not lost silently.
-    cfn.responses.script(Reply(status=403))
-    with pytest.raises(httpx.HTTPStatusError, match="403"):
-        cfn.send("Create")
+def test_an_answer_cloudformation_refused_once_is_sent_again(cfn: CloudFormation) -> None:
+    cfn.responses.script(Reply(status=503))
+    request_id = "retried-answer"
+    event = {
+        "RequestType": "Create",
+        "ResponseURL": f"{cfn.responses.url}/cfn/{request_id}",
+        "StackId": "stack",
+        "RequestId": request_id,
+        "LogicalResourceId": "WebhookSubscription",
+        "ResourceProperties": cfn.properties(),
+    }
+    cfn.app.lambda_handler(event, LocalLambdaContext("subscriptions", 60))
+    puts = [r for r in cfn.responses.received if r.path == f"/cfn/{request_id}"]
+    assert len(puts) == 2
+    assert puts[0].body == puts[1].body
+    assert puts[1].event["Status"] == "SUCCESS"
+
+
+def test_a_create_run_twice_keeps_the_first_subscription(cfn: CloudFormation) -> None:
+    # Lambda runs an invocation again when it failed, e.g. after its answer was refused.
+    first = cfn.send("Create")["PhysicalResourceId"]
+    again = cfn.send("Create")
+    assert again["Status"] == "SUCCESS"
+    assert again["PhysicalResourceId"] == first
+    assert list(cfn.registered()) == [first]

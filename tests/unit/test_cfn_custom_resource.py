@@ -103,3 +103,24 @@ def test_work_that_outlives_the_function_is_answered_by_the_watchdog(
     assert "timed out" in answer["Reason"]
     assert outcome.status is Status.FAILED  # what CloudFormation was told
     assert time.monotonic() - started < 5
+
+
+def test_an_answer_cloudformation_never_takes_fails_the_invocation() -> None:
+    refused: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        refused.append(request)
+        return httpx.Response(403)
+
+    responder = Responder(
+        REQUEST, httpx.Client(transport=httpx.MockTransport(refuse)), sleep=lambda _: None
+    )
+    with pytest.raises(httpx.HTTPStatusError):
+        handle(
+            REQUEST,
+            lambda _: Outcome(Status.SUCCESS, "wh_1"),
+            responder,
+            seconds_left=30,
+            failed_physical_id="nc",
+        )
+    assert len(refused) == 3  # Lambda then runs the invocation again

@@ -75,7 +75,7 @@ def test_destinations_keep_their_secrets_out_of_their_repr() -> None:
 
 def test_the_settings_default_to_slacks_api_and_the_dashboard() -> None:
     settings = Settings.from_env({"SLACK_SECRET_ARN": "arn:secret"})
-    assert settings == Settings("arn:secret", DEFAULT_API_URL, DEFAULT_DASHBOARD_URL)
+    assert settings == Settings("arn:secret", DEFAULT_API_URL, DEFAULT_DASHBOARD_URL, containers=1)
     local = Settings.from_env(
         {
             "SLACK_SECRET_ARN": "a",
