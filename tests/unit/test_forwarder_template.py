@@ -128,8 +128,8 @@ def test_the_function_may_read_its_secret_and_poll_its_queue_and_nothing_else(na
         {"SQSPollerPolicy": {"QueueName": get_att(f"{name}ForwarderQueue", "QueueName")}},
     ]
     assert "Events" not in function  # a SAM SQS event would add a policy on every queue
-    log_group = TEMPLATE.properties(f"{name}ForwarderLogGroup")
-    assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}ForwarderFunction}}"}
+    # It logs to its own group, made before it (so nothing it logs can make the group first).
+    assert function["LoggingConfig"] == {"LogGroup": ref(f"{name}ForwarderLogGroup")}
 
 
 def environment(name: str) -> dict[str, Any]:
