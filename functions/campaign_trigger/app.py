@@ -97,7 +97,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except BadRequestEncodingError as exc:
         reception = rejection(400, str(exc))
     else:
-        reception = endpoint.receive(request, seconds_left())
+        reception = endpoint.receive(request, seconds_left)
     _report(reception.result, entry="http", correlation_id=context.aws_request_id)
     return reception.answer
 

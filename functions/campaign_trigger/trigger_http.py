@@ -29,6 +29,8 @@ from p4f.function_url import error_answer, success_answer
 from p4f.secrets import SecretError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from trigger import CampaignTrigger
 
     from p4f.function_url import HttpRequest
@@ -60,12 +62,13 @@ class TriggerEndpoint:
         self._trigger = trigger
         self._token = token
 
-    def receive(self, request: HttpRequest, seconds: float) -> Reception:
-        """Handle one request; `seconds` is how long this invocation may still run."""
+    def receive(self, request: HttpRequest, seconds_left: Callable[[], float]) -> Reception:
+        """Handle one request; `seconds_left()` says how long this invocation may still run
+        (read after the token check, which may have waited for Secrets Manager)."""
         accepted = self._accept(request)
         if isinstance(accepted, Reception):
             return accepted
-        result = self._trigger.trigger(accepted, seconds)
+        result = self._trigger.trigger(accepted, seconds_left())
         return Reception(result, _answer(result))
 
     def _accept(self, request: HttpRequest) -> TriggerRequest | Reception:
