@@ -466,3 +466,29 @@ def test_the_key_never_shows_in_reprs_errors_or_logs(
 def test_the_client_needs_exactly_one_key_source() -> None:
     with pytest.raises(ValueError, match="either api_key or key_provider"):
         Pay4FeedbackClient()
+
+
+class ExpiringCache:
+    """A key provider whose cache expires between the request and the refresh."""
+
+    def __init__(self) -> None:
+        self.gets = 0
+
+    def get_api_key(self) -> str:
+        self.gets += 1
+        return "p4f_old" if self.gets == 1 else "p4f_new"
+
+    def refresh_api_key(self) -> str:
+        return "p4f_new"
+
+
+def test_a_401_is_retried_when_the_cache_expired_between_the_request_and_the_refresh(
+    fake: FakeTime,
+) -> None:
+    me = {"tenant_id": "t", "tenant_name": "Acme", "key_prefix": "p4f_new"}
+    api = Api(error(401, "API key has been revoked"), envelope(me))
+    assert make_client(api, fake, key_provider=ExpiringCache()).me().key_prefix == "p4f_new"
+    assert [r.headers["authorization"] for r in api.requests] == [
+        "Bearer p4f_old",
+        "Bearer p4f_new",
+    ]

@@ -391,10 +391,11 @@ class Pay4FeedbackClient:
         failures = rate_limit_waits = 0
         key_refreshed = answer_lost = False
         while True:
+            key = self._current_key()
             try:
-                return parse(self._send_once(method, path, body))
+                return parse(self._send_once(method, path, body, key))
             except AuthenticationError:
-                if key_refreshed or not self._refresh_key():
+                if key_refreshed or not self._refreshed_key_differs(key):
                     raise
                 key_refreshed = True
             except RateLimitError as exc:
@@ -419,16 +420,23 @@ class Pay4FeedbackClient:
                     raise
                 self._wait(self._retry.backoff(failures), exc, f"{method} {path} failed")
 
-    def _send_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> JsonValue:
+    def _send_once(
+        self, method: str, path: str, body: Mapping[str, Any] | None, key: str
+    ) -> JsonValue:
         deadline = _deadline.get()
         slot = self._limiter.acquire(deadline)
         try:
-            return self._send_within(method, path, body, deadline)
+            return self._send_within(method, path, body, key, deadline)
         finally:
             slot.answered()
 
     def _send_within(
-        self, method: str, path: str, body: Mapping[str, Any] | None, deadline: float | None
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        key: str,
+        deadline: float | None,
     ) -> JsonValue:
         timeout = self._timeout
         if deadline is not None:
@@ -450,7 +458,7 @@ class Pay4FeedbackClient:
                 method,
                 path,
                 json=body,
-                headers=self._auth_headers(),
+                headers=self._auth_headers(key),
                 timeout=timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -474,10 +482,10 @@ class Pay4FeedbackClient:
         )
         return _read_answer(method, path, answer)
 
-    def _auth_headers(self) -> dict[str, str]:
+    def _auth_headers(self, key: str) -> dict[str, str]:
         if self._auth_header == "x-api-key":
-            return {"X-API-Key": self._current_key()}
-        return {"Authorization": f"Bearer {self._current_key()}"}
+            return {"X-API-Key": key}
+        return {"Authorization": f"Bearer {key}"}
 
     def _current_key(self) -> str:
         if self._key_provider is not None:
@@ -485,12 +493,11 @@ class Pay4FeedbackClient:
         assert self._api_key is not None  # noqa: S101 (the constructor guarantees it)
         return self._api_key
 
-    def _refresh_key(self) -> bool:
-        """Re-read the key after a 401; True if it changed and the call is worth repeating."""
+    def _refreshed_key_differs(self, refused_key: str) -> bool:
+        """Re-read the key after a 401; True if it is not the refused one (worth a retry)."""
         if self._key_provider is None:
             return False
-        old = self._key_provider.get_api_key()
-        return self._key_provider.refresh_api_key() != old
+        return self._key_provider.refresh_api_key() != refused_key
 
     def _wait(self, seconds: float, exc: Pay4FeedbackError, why: str) -> None:
         """Sleep before a retry, or raise `exc` if the sleep would pass the deadline."""
