@@ -20,6 +20,7 @@ import boto3
 import httpx
 
 from local.lambda_events import REGION
+from local.processes import wait_or_kill
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -105,11 +106,7 @@ class MotoServer:
         if self._process is None:
             return
         self._process.terminate()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        wait_or_kill(self._process, timeout=5)
         self._process = None
 
     def __enter__(self) -> Self:

@@ -44,6 +44,7 @@ from local.cloudformation import CustomResource, Deployment, LocalDeployer, Loca
 from local.lambda_events import ACCOUNT, REGION
 from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
 from local.moto_server import MotoServer, free_port
+from local.processes import wait_or_kill
 from local.sandbox import SandboxAdmin, SandboxServer, SandboxSettings
 from local.segment_receiver import LocalSegment
 from local.slack_receiver import LocalSlack
@@ -126,11 +127,7 @@ class FunctionHost:
             return
         if self._process.stdin is not None:
             self._process.stdin.close()  # the host stops when its stdin closes
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        wait_or_kill(self._process, timeout=10)
         self._process = None
 
 
