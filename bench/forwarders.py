@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from bench.handlers import check, variants_of
 from bench.lambda_env import launch
 from bench.report import Row
-from bench.subjects import local_stack
+from bench.subjects import bench_services
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 def forwarder_throughput(subjects: Sequence[Subject], layer: Path, workdir: Path) -> list[Row]:
     forwarders = [subject for subject in subjects if subject.throughput is not None]
     rows: list[Row] = []
-    with local_stack() as stack:
+    with bench_services() as stack:
         variants = variants_of(
             forwarders, stack.fixture, layer, workdir, without_bytecode_too=False
         )

@@ -27,7 +27,7 @@ from bench.lambda_env import (
     without_bytecode,
 )
 from bench.report import Row, median, spread
-from bench.subjects import AWS_ANSWERS, REFERENCE, Fixture, Subject, local_stack
+from bench.subjects import AWS_ANSWERS, REFERENCE, Fixture, Subject, bench_services
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -95,7 +95,7 @@ def variants_of(
 
 def cold_starts(subjects: Sequence[Subject], layer: Path, workdir: Path, *, runs: int) -> list[Row]:
     """Figure (1): `runs` cold starts of each subject (and variant), medians as rows."""
-    with local_stack() as stack:
+    with bench_services() as stack:
         fixture = stack.fixture
         variants = variants_of(subjects, fixture, layer, workdir, without_bytecode_too=True)
         samples: dict[str, list[ChildRun]] = {variant.label: [] for variant in variants}

@@ -69,7 +69,7 @@ COMMON_ENV = {
 class Fixture:
     """What the subjects talk to: AWS resources (in a moto_server, or only named for runs
     whose AWS calls are answered in-process), the Pay4Feedback sandbox, and local Slack
-    and Segment receivers (`local_stack()` starts them all)."""
+    and Segment receivers (`bench_services()` starts them all)."""
 
     secret: str
     secret_arn: str
@@ -176,14 +176,14 @@ def _client(service: str, endpoint_url: str) -> Any:
 
 
 @dataclass(frozen=True)
-class LocalStack:
+class BenchServices:
     fixture: Fixture
     receivers: Mapping[str, RecordingReceiver]
     """The local Slack and Segment, by name."""
 
 
 @contextmanager
-def local_stack() -> Iterator[LocalStack]:
+def bench_services() -> Iterator[BenchServices]:
     """moto_server, the sandbox, a local Slack and a local Segment, and the resources."""
     slack, segment = LocalSlack(), LocalSegment()
     with (
@@ -199,7 +199,7 @@ def local_stack() -> Iterator[LocalStack]:
             slack_server.url + slack.webhook_path,
             (segment_server.url, segment.write_key),
         )
-        yield LocalStack(fixture, {"slack": slack, "segment": segment})
+        yield BenchServices(fixture, {"slack": slack, "segment": segment})
 
 
 # Every operation the receivers call, answered at once by warm runs.
@@ -306,7 +306,7 @@ class Throughput:
     first, untimed one) made by `batch`."""
 
     receiver: str
-    """"slack" or "segment" (`LocalStack.receivers`)."""
+    """"slack" or "segment" (`BenchServices.receivers`)."""
     batch: Callable[[int, Fixture], dict[str, Any]]
     batches: int
 
