@@ -20,7 +20,13 @@ from typing import Any
 
 from bench.report import Target
 from local.asgi_server import ThreadedAsgiServer
-from local.lambda_events import ACCOUNT, REGION, function_url_event, sqs_event
+from local.lambda_events import (
+    ACCOUNT,
+    REGION,
+    custom_resource_request,
+    function_url_event,
+    sqs_event,
+)
 from local.moto_server import MotoServer
 from local.recording import RecordingReceiver
 from local.sample_events import (
@@ -229,21 +235,17 @@ def answered_200(answer: Any, number: int, fixture: Fixture) -> bool:  # noqa: A
 def subscription_request(number: int, fixture: Fixture) -> dict[str, Any]:
     """CloudFormation creating the stack's webhook subscription (template.yaml)."""
     request_id = f"bench-{number:08d}"
-    return {
-        "RequestType": "Create",
-        "ServiceToken": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:subscription-manager",
-        "ResponseURL": f"{fixture.aws_url}/{fixture.responses_bucket}/{request_id}",
-        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/p4f-bridge/1",
-        "RequestId": request_id,
-        "LogicalResourceId": "WebhookSubscription",
-        "ResourceType": "Custom::Pay4FeedbackWebhook",
-        "ResourceProperties": {
+    return custom_resource_request(
+        "Create",
+        {
             # The sandbox pings a new subscription; nothing listens here, and it does not retry.
             "WebhookUrl": f"{UNREACHABLE_URL}/webhook",
             "Events": ["reward_approved", "payout_completed"],
             "SecretRotation": "1",
         },
-    }
+        response_url=f"{fixture.aws_url}/{fixture.responses_bucket}/{request_id}",
+        request_id=request_id,
+    )
 
 
 def trigger_request(number: int, fixture: Fixture) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Lambda events as AWS builds them, for running handlers outside AWS (tests, local stack).
 
-One owner for each shape: a function URL request (payload format 2.0), an SQS batch, and
-an EventBridge event as its rule targets receive it.
+One owner for each shape: a function URL request (payload format 2.0), an SQS batch, an
+EventBridge event as its rule targets receive it, and a CloudFormation custom resource
+request.
 """
 
 from __future__ import annotations
@@ -144,6 +145,36 @@ def eventbridge_event(
         "resources": [],
         "detail": dict(detail),
     }
+
+
+def custom_resource_request(
+    request_type: str,
+    properties: Mapping[str, Any],
+    *,
+    response_url: str,
+    request_id: str,
+    logical_resource_id: str = "WebhookSubscription",
+    resource_type: str = "Custom::Pay4FeedbackWebhook",
+    stack_name: str = "p4f-bridge",
+    physical_resource_id: str | None = None,
+    old_properties: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What CloudFormation sends a custom resource's function (Create, Update or Delete)."""
+    event: dict[str, Any] = {
+        "RequestType": request_type,
+        "ServiceToken": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack_name}-custom-resource",
+        "ResponseURL": response_url,
+        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack_name}/1",
+        "RequestId": request_id,
+        "LogicalResourceId": logical_resource_id,
+        "ResourceType": resource_type,
+        "ResourceProperties": dict(properties),
+    }
+    if physical_resource_id is not None:
+        event["PhysicalResourceId"] = physical_resource_id
+    if old_properties is not None:
+        event["OldResourceProperties"] = dict(old_properties)
+    return event
 
 
 class LocalLambdaContext:

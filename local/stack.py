@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from local.asgi_server import ThreadedAsgiServer
 from local.cloudformation import CustomResource, Deployment, LocalDeployer, LocalFunction
-from local.lambda_events import ACCOUNT, REGION
+from local.lambda_events import ACCOUNT, REGION, custom_resource_request
 from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
 from local.moto_server import MotoServer, free_port
 from local.processes import wait_or_kill
@@ -376,18 +376,16 @@ class LocalStack:
     ) -> None:
         def request(request_type: str, physical_id: str | None = None) -> dict[str, Any]:
             request_id = str(uuid.uuid4())
-            event: dict[str, Any] = {
-                "RequestType": request_type,
-                "ServiceToken": resource.properties["ServiceToken"],
-                "ResponseURL": f"{cfn_url}/{request_id}",
-                "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK_NAME}",
-                "RequestId": request_id,
-                "LogicalResourceId": resource.logical_id,
-                "ResourceType": resource.resource_type,
-                "ResourceProperties": resource.properties,
-            }
-            if physical_id is not None:
-                event["PhysicalResourceId"] = physical_id
+            event = custom_resource_request(
+                request_type,
+                resource.properties,
+                response_url=f"{cfn_url}/{request_id}",
+                request_id=request_id,
+                logical_resource_id=resource.logical_id,
+                resource_type=resource.resource_type,
+                stack_name=STACK_NAME,
+                physical_resource_id=physical_id,
+            )
             functions.invoke(resource.function_logical_id, event)
             if request_id not in cfn.answers:
                 raise LocalStackError(f"{resource.logical_id} never answered CloudFormation")

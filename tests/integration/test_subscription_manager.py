@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.lambda_events import LocalLambdaContext
+from local.lambda_events import LocalLambdaContext, custom_resource_request
 from local.sandbox import SandboxAdmin, SandboxServer, running_sandbox
 from p4f.client import Pay4FeedbackClient
 from p4f.signing import SIGNATURE_HEADER, verify
@@ -57,20 +57,14 @@ class CloudFormation:
     ) -> dict[str, Any]:
         """One request; returns the single answer CloudFormation received for it."""
         request_id = str(uuid.uuid4())
-        event: dict[str, Any] = {
-            "RequestType": request_type,
-            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:subscriptions",
-            "ResponseURL": f"{self.responses.url}/cfn/{request_id}",
-            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/p4f/1",
-            "RequestId": request_id,
-            "LogicalResourceId": "WebhookSubscription",
-            "ResourceType": "Custom::Pay4FeedbackWebhook",
-            "ResourceProperties": properties or self.properties(),
-        }
-        if old is not None:
-            event["OldResourceProperties"] = old
-        if physical_id is not None:
-            event["PhysicalResourceId"] = physical_id
+        event = custom_resource_request(
+            request_type,
+            properties or self.properties(),
+            response_url=f"{self.responses.url}/cfn/{request_id}",
+            request_id=request_id,
+            physical_resource_id=physical_id,
+            old_properties=old,
+        )
         self.app.lambda_handler(event, LocalLambdaContext("subscriptions", self.timeout))
         answers = [r for r in self.responses.received if r.path == f"/cfn/{request_id}"]
         assert len(answers) == 1, "CloudFormation must get exactly one answer"
@@ -212,14 +206,12 @@ def test_delete_with_a_revoked_key_does_not_block_the_stack(cfn: CloudFormation)
 def test_an_answer_cloudformation_refused_once_is_sent_again(cfn: CloudFormation) -> None:
     cfn.responses.script(Reply(status=503))
     request_id = "retried-answer"
-    event = {
-        "RequestType": "Create",
-        "ResponseURL": f"{cfn.responses.url}/cfn/{request_id}",
-        "StackId": "stack",
-        "RequestId": request_id,
-        "LogicalResourceId": "WebhookSubscription",
-        "ResourceProperties": cfn.properties(),
-    }
+    event = custom_resource_request(
+        "Create",
+        cfn.properties(),
+        response_url=f"{cfn.responses.url}/cfn/{request_id}",
+        request_id=request_id,
+    )
     cfn.app.lambda_handler(event, LocalLambdaContext("subscriptions", 60))
     puts = [r for r in cfn.responses.received if r.path == f"/cfn/{request_id}"]
     assert len(puts) == 2

@@ -17,15 +17,16 @@ from cfn_custom_resource import (
     handle,
 )
 
+from local.lambda_events import custom_resource_request
+
 REQUEST = CustomResourceRequest.from_event(
-    {
-        "RequestType": "Create",
-        "ResponseURL": "https://cloudformation-custom-resource-response.example/answer",
-        "StackId": "stack",
-        "RequestId": "request-1",
-        "LogicalResourceId": "Subscription",
-        "ResourceProperties": {},
-    }
+    custom_resource_request(
+        "Create",
+        {},
+        response_url="https://cloudformation-custom-resource-response.example/answer",
+        request_id="request-1",
+        logical_resource_id="Subscription",
+    )
 )
 
 
@@ -63,7 +64,7 @@ def test_the_outcome_is_put_once_without_a_content_type(cloudformation: CloudFor
             "Status": "SUCCESS",
             "Reason": "done",
             "PhysicalResourceId": "wh_1",
-            "StackId": "stack",
+            "StackId": REQUEST.stack_id,
             "RequestId": "request-1",
             "LogicalResourceId": "Subscription",
             "Data": {"WebhookId": "wh_1"},
