@@ -71,7 +71,6 @@ class SqsSource:
     queue_url: str
     queue_arn: str
     batch_size: int
-    batching_window_seconds: float
     report_batch_item_failures: bool
     maximum_concurrency: int | None
 
@@ -101,7 +100,6 @@ class CustomResource:
 @dataclass
 class Deployment:
     stack_name: str
-    physical_ids: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     custom_resources: list[CustomResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -241,7 +239,6 @@ class LocalDeployer:
             if "Condition" in resource and not self._condition(resource["Condition"]):
                 continue
             self._create(logical_id, resource, deployment)
-        deployment.physical_ids = dict(self._ids)
         for name, output in self._body.get("Outputs", {}).items():
             if "Condition" not in output or self._condition(output["Condition"]):
                 deployment.outputs[name] = self._resolve(output["Value"])
@@ -387,7 +384,6 @@ class LocalDeployer:
             queue_url=url,
             queue_arn=arn,
             batch_size=int(properties.get("BatchSize", 10)),
-            batching_window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
             report_batch_item_failures="ReportBatchItemFailures"
             in properties.get("FunctionResponseTypes", []),
             maximum_concurrency=int(scaling["MaximumConcurrency"]) if scaling else None,
