@@ -328,7 +328,10 @@ class Flaky:
 
 def test_a_throttled_put_events_answers_5xx_then_the_retry_delivers_once(bridge: Bridge) -> None:
     throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "PutEvents")
-    bridge.app.receiver._fanout._events = Flaky(bridge.events, "put_events", throttled, times=1)
+    bridge.app.receiver._fanout._bus = (
+        Flaky(bridge.events, "put_events", throttled, times=1),
+        bridge.bus_name,
+    )
     body = webhook_event()
     assert bridge.deliver(body)["statusCode"] == 503
     assert bridge.deliver(body)["statusCode"] == 200
@@ -341,7 +344,10 @@ def test_a_failed_entry_count_answers_5xx(bridge: Bridge, caplog: pytest.LogCapt
         "FailedEntryCount": 1,
         "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}],
     }
-    bridge.app.receiver._fanout._events = Flaky(bridge.events, "put_events", partial, times=1)
+    bridge.app.receiver._fanout._bus = (
+        Flaky(bridge.events, "put_events", partial, times=1),
+        bridge.bus_name,
+    )
     failed = bridge.deliver(webhook_event())
     assert failed["statusCode"] == 503
     assert "InternalFailure" not in body_of(failed)["error"]  # AWS's detail is for the log
@@ -353,7 +359,10 @@ def test_a_failed_entry_count_answers_5xx(bridge: Bridge, caplog: pytest.LogCapt
 
 def test_a_failed_sqs_send_is_retried_without_publishing_to_the_bus_twice(bridge: Bridge) -> None:
     refused = ClientError({"Error": {"Code": "KMS.ThrottlingException"}}, "SendMessage")
-    bridge.app.receiver._fanout._sqs = Flaky(bridge.sqs, "send_message", refused, times=1)
+    bridge.app.receiver._fanout._queue = (
+        Flaky(bridge.sqs, "send_message", refused, times=1),
+        bridge.queue_url,
+    )
     body = webhook_event()
     assert bridge.deliver(body)["statusCode"] == 503
     assert bridge.deliver(body)["statusCode"] == 200
@@ -414,7 +423,10 @@ class Crash(Exception):
 def test_a_crash_on_the_queue_after_the_bus_took_the_event_never_republishes_it(
     bridge: Bridge,
 ) -> None:
-    bridge.app.receiver._fanout._sqs = Flaky(bridge.sqs, "send_message", Crash(), times=1)
+    bridge.app.receiver._fanout._queue = (
+        Flaky(bridge.sqs, "send_message", Crash(), times=1),
+        bridge.queue_url,
+    )
     body = webhook_event("evt_crash")
     with pytest.raises(Crash):
         bridge.deliver(body)

@@ -141,15 +141,10 @@ class FanOut:
     ) -> None:
         if (events is None) != (bus_name is None) or (sqs is None) != (queue_url is None):
             raise ValueError("give each target both its client and its bus name / queue URL")
-        if events is None and sqs is None:
+        self._bus = (events, bus_name) if events is not None and bus_name else None
+        self._queue = (sqs, queue_url) if sqs is not None and queue_url else None
+        if self._bus is None and self._queue is None:
             raise ValueError("configure at least one target: an EventBridge bus or an SQS queue")
-        self._events, self._bus_name = events, bus_name
-        self._sqs, self._queue_url = sqs, queue_url
-
-    @property
-    def targets(self) -> frozenset[Target]:
-        configured = {Target.EVENTBRIDGE: self._events, Target.SQS: self._sqs}
-        return frozenset(target for target, client in configured.items() if client is not None)
 
     def publish(
         self,
@@ -163,13 +158,13 @@ class FanOut:
         to come, so that the first is remembered should the invocation die on the second.
         """
         accepted = frozenset(Target(target) for target in skip)
-        if self._events is not None and self._bus_name and Target.EVENTBRIDGE not in accepted:
-            self._put_event(event, self._events, self._bus_name, accepted)
+        if self._bus is not None and Target.EVENTBRIDGE not in accepted:
+            self._put_event(event, *self._bus, accepted)
             accepted |= {Target.EVENTBRIDGE}
-            if self._sqs is not None and Target.SQS not in accepted:
+            if self._queue is not None and Target.SQS not in accepted:
                 before_next(Target.EVENTBRIDGE)
-        if self._sqs is not None and self._queue_url and Target.SQS not in accepted:
-            self._send_message(event, self._sqs, self._queue_url, accepted)
+        if self._queue is not None and Target.SQS not in accepted:
+            self._send_message(event, *self._queue, accepted)
 
     @staticmethod
     def _put_event(
