@@ -30,7 +30,11 @@ from typing import Any  # noqa: E402
 
 
 class Context:
-    """The attributes of Lambda's context object that handlers read."""
+    """The attributes of Lambda's context object that handlers read.
+
+    local.lambda_events.LocalLambdaContext's twin, written out: this process may import
+    nothing of the project's beyond what it measures, or the cold start would count it.
+    """
 
     def __init__(self, function_name: str, timeout_seconds: float) -> None:
         self.function_name = function_name
