@@ -100,6 +100,8 @@ class CampaignChanges(TypedDict, total=False):
     status: CampaignStatus | str
 
 
+_CAMPAIGN_CHANGES = TypeAdapter(CampaignChanges)
+
 _deadline: ContextVar[float | None] = ContextVar("p4f_client_deadline", default=None)
 
 
@@ -216,15 +218,9 @@ class Pay4FeedbackClient:
 
     def update_campaign(self, campaign_id: str, **changes: Unpack[CampaignChanges]) -> Campaign:
         """`PATCH /api/v1/campaigns/{id}`; `status="ACTIVE"` launches a DRAFT campaign."""
-        body = {
-            key: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-            for key, value in changes.items()
-        }
-        if "questions" in changes:
-            body["questions"] = [
-                q.model_dump(mode="json") if isinstance(q, BaseModel) else dict(q)
-                for q in changes["questions"]
-            ]
+        body = _CAMPAIGN_CHANGES.dump_python(
+            _CAMPAIGN_CHANGES.validate_python(changes), mode="json"
+        )
         wanted = changes.get("status")
         return self._call(
             "PATCH",
