@@ -26,7 +26,9 @@ What it does, as the event source mapping does
   the redrive policy's maxReceiveCount times (moto does both).
 
 Receives are serialised: moto's in-process SQS is not thread-safe (two pollers could be
-given the same message); handlers still run concurrently.
+given the same message); handlers still run concurrently. The lock that serialises them
+is taken in turn (first come, first served): with a plain lock, a poller whose long poll
+came back empty takes it again at once, and `wait_until_idle` could wait for ever.
 """
 
 from __future__ import annotations
@@ -62,6 +64,26 @@ logger = logging.getLogger(__name__)
 
 class PollerError(RuntimeError):
     """The poller could not start, or did not go idle or stop in time."""
+
+
+class _TurnLock:
+    """A lock its waiters get in the order they asked for it."""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._turns:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._turns.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._turns:
+            self._serving += 1
+            self._turns.notify_all()
 
 
 @dataclass(frozen=True)
@@ -113,7 +135,7 @@ class SqsPoller:
         self._wait_seconds = wait_seconds
         self._report_failures = report_batch_item_failures
         self._stopping = threading.Event()
-        self._receive_lock = threading.Lock()
+        self._receive_lock = _TurnLock()
         self._state = threading.Lock()
         self._busy = 0
         self._invocations: list[Invocation] = []

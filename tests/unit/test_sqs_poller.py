@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from local.lambda_events import LocalLambdaContext
-from local.sqs_poller import PollerError, SqsPoller
+from local.sqs_poller import PollerError, SqsPoller, _TurnLock
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -283,3 +283,30 @@ def test_a_poller_needs_a_handler_or_a_container_factory(queues: Queues) -> None
         SqsPoller(queues.sqs, queues.url)
     with pytest.raises(ValueError, match="handler, or new_container"):
         SqsPoller(queues.sqs, queues.url, Recorder(), new_container=Recorder)
+
+
+def test_the_receive_lock_is_taken_in_turn() -> None:
+    # A poller whose long poll came back empty asks for the lock again at once; the one
+    # waiting (wait_until_idle, the other poller) must still get it next.
+    lock = _TurnLock()
+    stop = threading.Event()
+    holds = 0
+
+    def busy_poller() -> None:
+        nonlocal holds
+        while not stop.is_set():
+            with lock:
+                holds += 1
+                time.sleep(0.01)
+
+    poller = threading.Thread(target=busy_poller)
+    poller.start()
+    try:
+        time.sleep(0.05)
+        asked_at = holds
+        with lock:
+            waited_for = holds - asked_at
+    finally:
+        stop.set()
+        poller.join()
+    assert waited_for <= 1
