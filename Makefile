@@ -46,8 +46,9 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 	$(BIN)/mypy $(FUNCTION_APPS)
 
+# Four workers on any machine: most of the suite's time is deliberate waits, not CPU.
 pytest: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4
 
 # The template as written and as CloudFormation gets it (after the SAM transform) must both
 # pass cfn-lint; checkov may only report what .checkov.yaml explains.
