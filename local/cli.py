@@ -1,7 +1,8 @@
 """p4f-bridge: the bridge's command line.
 
 p4f-bridge demo [--keep-running]      run the whole bridge locally and play a scenario
-p4f-bridge local up                   run the whole bridge locally until Ctrl-C
+p4f-bridge local up [--parameter NAME=VALUE ...]
+                                      run the whole bridge locally until Ctrl-C
 p4f-bridge send-event TYPE --url URL --secret SECRET
                                       send a correctly signed sample event to a receiver
 p4f-bridge verify --secret S --header H --body-file F
@@ -86,7 +87,9 @@ def local_up(args: argparse.Namespace) -> int:
     from local.stack import LocalStack
 
     print("Starting the bridge on this machine:", flush=True)
-    with LocalStack(log_dir=args.log_dir, progress=_progress) as stack:
+    with LocalStack(
+        log_dir=args.log_dir, progress=_progress, parameters=dict(args.parameters)
+    ) as stack:
         _show_access(stack)
         _until_interrupted()
     return 0
@@ -124,6 +127,13 @@ def verify_delivery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parameter(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p4f-bridge", description=__doc__.splitlines()[0] if __doc__ else None
@@ -154,6 +164,15 @@ def _parser() -> argparse.ArgumentParser:
         "webhook signing secret and the trigger token, to play with it by hand.",
     )
     up.add_argument("--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="where logs go")
+    up.add_argument(
+        "--parameter",
+        dest="parameters",
+        action="append",
+        default=[],
+        type=_parameter,
+        metavar="NAME=VALUE",
+        help="a template.yaml Parameter's value (repeat for more), e.g. LogLevel=DEBUG",
+    )
     up.set_defaults(run=local_up)
 
     send = commands.add_parser(

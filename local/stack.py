@@ -3,6 +3,8 @@
     with LocalStack(log_dir=Path(".local-stack")) as stack:
         stack.urls            # the receiver's and the trigger's function URLs, the sandbox ...
 
+    LocalStack(log_dir=..., parameters={"LogLevel": "DEBUG"})   # template.yaml's Parameters
+
 What it starts, in order, and stops in reverse (also on Ctrl-C and on failure):
 
 1. moto_server, standing in for AWS;
@@ -27,7 +29,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -57,6 +59,12 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_NAME = "p4f-local"
+LOCAL_DEFAULTS = {"EnableSlackForwarder": "true", "EnableSegmentForwarder": "true"}
+"""Parameters the local stack sets unless told otherwise: every part of the bridge runs."""
+STACK_OWNED = frozenset(
+    {"ApiKeySecretArn", "SlackSecretArn", "SegmentSecretArn", "Pay4FeedbackBaseUrl"}
+)
+"""Parameters that point at what the local stack itself starts: not for its user to set."""
 HOST_START_SECONDS = 30.0
 _LOG_TAIL_LINES = 20
 
@@ -269,7 +277,15 @@ class LocalStack:
         log_dir: Path,
         progress: Progress = lambda _: None,
         webhook_retry_base: float = 1.0,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
+        """`parameters`: values of template.yaml's Parameters, over `LOCAL_DEFAULTS`."""
+        owned = STACK_OWNED & set(parameters or {})
+        if owned:
+            raise ValueError(
+                f"the local stack sets {sorted(owned)} itself (its sandbox, secrets in moto)"
+            )
+        self._parameters = LOCAL_DEFAULTS | dict(parameters or {})
         self._log_dir = log_dir
         self._progress = progress
         self._webhook_retry_base = webhook_retry_base
@@ -325,7 +341,7 @@ class LocalStack:
         }
         deployment = self._step(
             "template.yaml's resources in moto",
-            lambda: _deploy(aws, sandbox.url, secrets_in_moto),
+            lambda: _deploy(aws, sandbox.url, secrets_in_moto, self._parameters),
         )
         functions = _Functions(deployment, aws, segment_url, self._log_dir)
         self._step(
@@ -402,13 +418,18 @@ class LocalStack:
         self._exit.callback(delete)
 
 
-def _deploy(aws: MotoServer, sandbox_url: str, secret_values: dict[str, str]) -> Deployment:
-    """template.yaml in moto, its forwarders on, pointed at the sandbox and local receivers.
+def _deploy(
+    aws: MotoServer,
+    sandbox_url: str,
+    secret_values: dict[str, str],
+    parameters: Mapping[str, str],
+) -> Deployment:
+    """template.yaml in moto with `parameters`, pointed at the sandbox and local receivers.
 
     The secrets a deployer creates before `sam deploy` (README, Deploy) are made first.
     """
     secretsmanager = aws.client("secretsmanager")
-    parameters = {
+    secret_arns = {
         parameter: secretsmanager.create_secret(
             Name=f"{STACK_NAME}/{parameter}", SecretString=value
         )["ARN"]
@@ -424,12 +445,7 @@ def _deploy(aws: MotoServer, sandbox_url: str, secret_values: dict[str, str]) ->
         template,
         aws.client,
         stack_name=STACK_NAME,
-        parameters=parameters
-        | {
-            "Pay4FeedbackBaseUrl": sandbox_url,
-            "EnableSlackForwarder": "true",
-            "EnableSegmentForwarder": "true",
-        },
+        parameters={**parameters, **secret_arns, "Pay4FeedbackBaseUrl": sandbox_url},
         function_urls=function_urls,
         root=ROOT,
     ).deploy()

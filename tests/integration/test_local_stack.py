@@ -108,3 +108,30 @@ def test_ctrl_c_on_local_up_stops_every_process(tmp_path: Path) -> None:
     stack.send_signal(signal.SIGINT)
     assert stack.wait(timeout=60) == 130
     assert wait_gone(started) == set()
+
+
+@pytest.mark.timeout(120)
+def test_template_parameters_reach_the_local_deployment(tmp_path: Path) -> None:
+    parameters = {"LogLevel": "DEBUG", "EnableSegmentForwarder": "false"}
+    with LocalStack(log_dir=tmp_path, parameters=parameters) as stack:
+        functions = stack.deployment.functions
+        assert "SegmentForwarderFunction" not in functions
+        assert "SlackForwarderFunction" in functions  # the local default stays
+        receiver = functions["WebhookReceiverFunction"]
+        assert receiver.environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+
+
+def test_what_the_local_stack_points_at_is_not_a_parameter(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Pay4FeedbackBaseUrl"):
+        LocalStack(log_dir=tmp_path, parameters={"Pay4FeedbackBaseUrl": "https://example.com"})
+
+
+def test_local_up_takes_parameters_as_name_equals_value() -> None:
+    from local.cli import _parser
+
+    args = _parser().parse_args(
+        ["local", "up", "--parameter", "LogLevel=DEBUG", "--parameter", "A=b=c"]
+    )
+    assert args.parameters == [("LogLevel", "DEBUG"), ("A", "b=c")]
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["local", "up", "--parameter", "LogLevel"])
