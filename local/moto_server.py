@@ -1,4 +1,5 @@
-"""AWS on this machine: `moto_server` in a process of its own, on a free 127.0.0.1 port.
+"""AWS on this machine: `moto_server` in a process of its own, on a free 127.0.0.1 port,
+with DynamoDB's requests atomic as in AWS (`local.atomic_moto`).
 
     with MotoServer() as aws:
         boto3.client("sqs", endpoint_url=aws.url)   # or set AWS_ENDPOINT_URL=aws.url
@@ -8,12 +9,11 @@ It keeps its state until `reset()` (moto's `POST /moto-api/reset`) or until it s
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import boto3
@@ -40,13 +40,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _moto_server_command() -> str:
-    # Next to this interpreter in a virtual environment, else on PATH.
-    beside = Path(sys.executable).with_name("moto_server")
-    found = str(beside) if beside.exists() else shutil.which("moto_server")
-    if found is None:
-        raise MotoServerError("moto_server is not installed: run `make` to set up .venv")
-    return found
+def _moto_server_command() -> list[str]:
+    if importlib.util.find_spec("flask") is None:  # what moto[server] adds to moto
+        raise MotoServerError("moto[server] is not installed: run `make` to set up .venv")
+    return [sys.executable, "-m", "local.atomic_moto"]
 
 
 class MotoServer:
@@ -60,7 +57,7 @@ class MotoServer:
 
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603 (our own venv's moto_server)
-            [_moto_server_command(), "-H", self._host, "-p", str(self.port)],
+            [*_moto_server_command(), "-H", self._host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

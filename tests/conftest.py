@@ -1,5 +1,6 @@
-"""Fixtures for every test: AWS credentials that reach nothing real, handler loading, a fake
-clock, Secrets Manager in moto, and sample events as a forwarder's queue holds them."""
+"""Fixtures for every test: AWS credentials that reach nothing real (moto, with DynamoDB made
+atomic), handler loading, a fake clock, Secrets Manager in moto, and sample events as a
+forwarder's queue holds them."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from moto import mock_aws
 
+from local.atomic_moto import make_dynamodb_atomic
 from local.sample_events import catalogue_event, forwarder_record
 from p4f.forwarding import QueuedEvent, read_record
 from p4f.models import EventType
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+# DynamoDB's conditional writes are atomic in AWS: in moto too, for every test.
+make_dynamodb_atomic()
 
 AWS_REGION = "us-east-1"
 FORWARDER_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:forwarder"
