@@ -182,6 +182,11 @@ class WebhookEvent(ApiModel):
     tenant_id: str
     api_version: str = "v1"
     data: dict[str, JsonValue] = {}
+    reconciled_at: datetime | None = Field(
+        default=None,
+        description="Set by the bridge, never by Pay4Feedback: when its reconciler found "
+        "this state change in the API and published the event no webhook had brought.",
+    )
 
     def resource(self) -> ApiModel | None:
         """`data` parsed as the resource its event type carries; None for unknown types."""
