@@ -154,7 +154,12 @@ def test_a_delivery_that_fails_is_retried_by_the_sender_and_lands_once(stack: St
         stack.events.create_event_bus(Name=BUS)
         stack.route_bus_to_consumer()
         on_bus = stack.consume(stack.consumer_url, expected=1)
-        attempts = admin.deliveries()
+        # The sandbox records an attempt once the receiver's answer is back,
+        # which can be just after the event reaches the bus.
+        deadline = time.monotonic() + 10
+        while not any(a.status_code == 200 for a in (attempts := admin.deliveries())):
+            assert time.monotonic() < deadline, "the sender never recorded the accepted retry"
+            time.sleep(0.05)
         admin.close()
 
     [ping] = on_bus
