@@ -4,6 +4,7 @@ be told to fail the next ones.
     receiver.inject(Fault(FaultKind.RATE_LIMITED, retry_after=3), times=2)  # 429, Retry-After: 3
     receiver.inject(Fault(FaultKind.SERVER_ERROR))                          # 500
     receiver.inject(Fault(FaultKind.HANG))     # no answer for `hang_seconds`, then 504
+    receiver.inject(Fault(FaultKind.SLOW))     # taken as usual, answered after `hang_seconds`
     receiver.inject(Fault(FaultKind.SERVER_ERROR), after=2)   # the third request from now
 
 A service subclasses `RecordingReceiver` with its routes, its `answer` (validating what it
@@ -38,6 +39,9 @@ class FaultKind(StrEnum):
     """500."""
     HANG = "hang"
     """No answer until the client has given up."""
+    SLOW = "slow"
+    """The request is taken as usual (a message posted, events stored), but its answer
+    comes only after the client has given up: an answer lost on the way."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,13 @@ class RecordingReceiver(ABC):
         body = await request.body()
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
-        if fault is None:
+        if fault is None or fault.kind is FaultKind.SLOW:
             answer = self.answer(request, body)
-            self._record(request, body, answer.response.status_code, None, answer)
+            self._record(
+                request, body, answer.response.status_code, fault.kind if fault else None, answer
+            )
+            if fault is not None:
+                await asyncio.sleep(self.hang_seconds)
             return answer.response
         if fault.kind is FaultKind.HANG:
             self._record(request, body, 504, fault.kind)
