@@ -649,3 +649,28 @@ def test_the_queue_target_is_recorded_with_the_completion(bridge: Bridge) -> Non
     )["Item"]
     assert item["status"]["S"] == "COMPLETED"
     assert set(item["done"]["SS"]) == {"eventbridge", "sqs"}
+
+
+def test_a_claim_whose_answer_was_lost_is_taken_by_its_own_retry(bridge: Bridge) -> None:
+    ledger = bridge.app.receiver._ledger
+    real = ledger._dynamodb
+
+    class AnswerLostOnce:
+        """The idempotency table: the claim is written, its answer lost, and botocore sends
+        the same request again."""
+
+        lost = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def update_item(self, **kwargs: Any) -> Any:
+            if "IN_PROGRESS" in str(kwargs["ExpressionAttributeValues"]) and not self.lost:
+                self.lost = True
+                real.update_item(**kwargs)
+            return real.update_item(**kwargs)
+
+    ledger._dynamodb = AnswerLostOnce()
+    assert bridge.deliver(webhook_event("evt_lost_claim"))["statusCode"] == 200  # not 409
+    assert ledger._dynamodb.lost
+    assert len(bridge.on_bus()) == 1

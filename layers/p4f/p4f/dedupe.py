@@ -5,8 +5,10 @@ event comes again: Pay4Feedback redelivers an event (same `id`) until it gets a 
 to 3 days, so the webhook receiver claims each id before publishing it; SQS and EventBridge
 deliver at least once, so the Slack forwarder claims each id before posting it.
 
-    claim     set {status: IN_PROGRESS, until: <end of this invocation>}, only if the id is
-              unknown, RELEASED, or IN_PROGRESS past its `until` (a crashed invocation)
+    claim     set {status: IN_PROGRESS, until: <end of this invocation>, holder: <a new
+              id>}, only if the id is unknown, RELEASED, or IN_PROGRESS past its `until`
+              (a crashed invocation); a claim whose answer was lost, and that botocore
+              sent again, finds its own holder and is taken, not "busy"
     record    add a target that took the event to `done`, before the next one is tried
     complete  status COMPLETED, with the targets that took it in `done`: later deliveries
               of the id are duplicates
@@ -28,6 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -94,6 +97,7 @@ class DeliveryLedger:
     def claim(self, event_id: str, hold_seconds: float) -> Claim:
         """Take the event for this delivery for at most `hold_seconds` (its remaining time)."""
         now = self._clock()
+        holder = uuid.uuid4().hex
         try:
             # An update, not a put: the targets an earlier delivery recorded stay recorded,
             # even when that delivery died before it could release the claim.
@@ -101,16 +105,22 @@ class DeliveryLedger:
                 TableName=self._table,
                 Key={"id": {"S": event_id}},
                 UpdateExpression=(
-                    "SET #status = :in_progress, #until = :until, expires_at = :expires"
+                    "SET #status = :in_progress, #until = :until, #holder = :holder,"
+                    " expires_at = :expires"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(id) OR #status = :released"
                     " OR (#status = :in_progress AND #until < :now)"
                 ),
-                ExpressionAttributeNames={"#status": "status", "#until": "until"},
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#until": "until",
+                    "#holder": "holder",
+                },
                 ExpressionAttributeValues={
                     ":released": {"S": _Status.RELEASED},
                     ":in_progress": {"S": _Status.IN_PROGRESS},
+                    ":holder": {"S": holder},
                     ":now": {"N": str(math.floor(now))},
                     ":until": {"N": str(math.ceil(now + max(1.0, hold_seconds)))},
                     ":expires": {"N": str(math.ceil(now) + self._ttl)},
@@ -123,13 +133,19 @@ class DeliveryLedger:
                 raise
             # Moto and older endpoints may not return the item with the failure.
             returned: Any = exc.response.get("Item")
-            item: Mapping[str, Any] = returned or self._read(event_id)
-            if item.get("status", {}).get("S") == _Status.COMPLETED:
-                return Claim(ClaimOutcome.DUPLICATE)
-            until = float(item.get("until", {}).get("N", now))
-            return Claim(ClaimOutcome.BUSY, retry_after=max(0.0, until - now))
-        claimed = answer.get("Attributes", {})
-        return Claim(ClaimOutcome.NEW, frozenset(claimed.get("done", {}).get("SS", [])))
+            return self._refusal(returned or self._read(event_id), holder, now)
+        return Claim(ClaimOutcome.NEW, _done(answer.get("Attributes", {})))
+
+    @staticmethod
+    def _refusal(item: Mapping[str, Any], holder: str, now: float) -> Claim:
+        """What an item that refused the claim means."""
+        status = item.get("status", {}).get("S")
+        if status == _Status.COMPLETED:
+            return Claim(ClaimOutcome.DUPLICATE)
+        if status == _Status.IN_PROGRESS and item.get("holder", {}).get("S") == holder:
+            return Claim(ClaimOutcome.NEW, _done(item))  # this claim, whose answer was lost
+        until = float(item.get("until", {}).get("N", now))
+        return Claim(ClaimOutcome.BUSY, retry_after=max(0.0, until - now))
 
     def record_done(self, event_id: str, target: str, deadline: Deadline) -> None:
         """Remember that `target` took the event, before the next target is tried."""
@@ -194,3 +210,8 @@ class DeliveryLedger:
             TableName=self._table, Key={"id": {"S": event_id}}, ConsistentRead=True
         )
         return dict(answer.get("Item", {}))
+
+
+def _done(item: Mapping[str, Any]) -> frozenset[str]:
+    """The targets an item records as having taken the event."""
+    return frozenset(item.get("done", {}).get("SS", []))
