@@ -187,21 +187,32 @@ def _not_json(constant: str) -> Any:
     raise json.JSONDecodeError(f"{constant} is not JSON", constant, 0)
 
 
-def _check_names(event_id: str, event_type: str, tenant_id: str | None) -> None:
-    """The id keys the ledgers and, with the type and the tenant id, labels the message."""
+def check_event_id(event_id: str) -> None:
+    """Raise UnpublishableEventError unless `event_id` can key the ledgers (DynamoDB):
+    not empty, at most MAX_EVENT_ID_BYTES, no control character or lone surrogate."""
     size = len(event_id.encode("utf-8", "surrogatepass"))
-    if size > MAX_EVENT_ID_BYTES:
+    if not 0 < size <= MAX_EVENT_ID_BYTES:
         raise UnpublishableEventError(
-            f"the event id is {size} bytes; at most {MAX_EVENT_ID_BYTES} fit the idempotency "
+            f"the event id is {size} bytes; 1 to {MAX_EVENT_ID_BYTES} fit the idempotency "
             "table's key"
         )
-    for field, value in (("id", event_id), ("type", event_type), ("tenant_id", tenant_id)):
-        found = _NOT_IN_IDS.search(value or "")
-        if found:
-            raise UnpublishableEventError(
-                f"the event's {field} holds U+{ord(found.group()):04X}, which AWS does not take "
-                "in keys, message attributes and detail-types"
-            )
+    _check_characters("id", event_id)
+
+
+def _check_names(event_id: str, event_type: str, tenant_id: str | None) -> None:
+    """The id keys the ledgers and, with the type and the tenant id, labels the message."""
+    check_event_id(event_id)
+    _check_characters("type", event_type)
+    _check_characters("tenant_id", tenant_id or "")
+
+
+def _check_characters(field: str, value: str) -> None:
+    found = _NOT_IN_IDS.search(value)
+    if found:
+        raise UnpublishableEventError(
+            f"the event's {field} holds U+{ord(found.group()):04X}, which AWS does not take "
+            "in keys, message attributes and detail-types"
+        )
 
 
 def _utc_time(value: Any) -> datetime | None:

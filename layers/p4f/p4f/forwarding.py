@@ -53,7 +53,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import JsonValue, ValidationError
 
 from p4f.deferral import Deferred
-from p4f.fanout import EVENT_SOURCE, MAX_EVENT_ID_BYTES
+from p4f.fanout import EVENT_SOURCE, UnpublishableEventError, check_event_id
 from p4f.models import ApiModel, WebhookEvent
 from p4f.secrets import SecretError
 
@@ -167,8 +167,10 @@ def read_record(record: SQSRecord) -> QueuedEvent:
         raise PoisonRecordError(
             f"the event's detail is not a Pay4Feedback event: {_problems(exc)}"
         ) from None
-    if len(event.id.encode("utf-8", "surrogatepass")) > MAX_EVENT_ID_BYTES:
-        raise PoisonRecordError(f"the event's id is longer than {MAX_EVENT_ID_BYTES} bytes")
+    try:
+        check_event_id(event.id)  # it keys the Slack ledger, as it keys the receiver's
+    except UnpublishableEventError as exc:
+        raise PoisonRecordError(str(exc)) from None
     try:
         resource = event.resource()
     except ValidationError as exc:
