@@ -92,7 +92,7 @@ def test_secrets_manager_not_answering_is_a_secret_error_to_retry() -> None:
 
             raise ReadTimeoutError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com")
 
-    with pytest.raises(SecretsManagerUnavailableError, match="ReadTimeoutError.*retry later"):
+    with pytest.raises(SecretsManagerUnavailableError, match=r"\(ReadTimeoutError\); retry later"):
         SigningSecrets("p4f/signing", boto3_client=TimingOut()).get()  # type: ignore[arg-type]
 
 
