@@ -6,6 +6,7 @@ be told to fail the next ones.
     receiver.inject(Fault(FaultKind.HANG))     # no answer for `hang_seconds`, then 504
     receiver.inject(Fault(FaultKind.SLOW))     # taken as usual, answered after `hang_seconds`
     receiver.inject(Fault(FaultKind.SERVER_ERROR), after=2)   # the third request from now
+    receiver.schedule([None, Fault(FaultKind.HANG), None])   # the next three, in turn
 
 A service subclasses `RecordingReceiver` with its routes, its `answer` (validating what it
 got the way the real service does) and the shape of its fault answers. Serve `receiver.app`
@@ -29,6 +30,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.requests import Request
 
 
@@ -107,6 +110,11 @@ class RecordingReceiver(ABC):
         (counted from the faults already queued)."""
         with self._lock:
             self._faults.extend([None] * after + [fault] * times)
+
+    def schedule(self, faults: Sequence[Fault | None]) -> None:
+        """Answer the next requests in turn: with the fault, or normally (None)."""
+        with self._lock:
+            self._faults.extend(faults)
 
     @property
     def requests(self) -> list[RecordedRequest]:
