@@ -1,0 +1,60 @@
+"""The bridge's functions loaded in this process, as a Lambda container loads them: the
+environment first, then `functions/<name>/app.py` imported afresh (a cold start)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+QUIET = {
+    "POWERTOOLS_SERVICE_NAME": "p4f-bridge",
+    "POWERTOOLS_METRICS_NAMESPACE": "P4fBridge",
+    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+}
+"""Thousands of invocations: only what would crash in the log. (Metrics still print their
+EMF lines to stdout, as in Lambda; `python -m chaos` sets stdout aside while it runs.)"""
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+"""Credentials that reach nothing but moto."""
+
+
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """`env` (over QUIET and FAKE_AWS) in os.environ while the block runs, and the layer and
+    the function folders importable (pyproject's pythonpath, outside pytest too)."""
+    for folder in [ROOT / "layers" / "p4f", *sorted((ROOT / "functions").iterdir())]:
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
+    wanted = {**FAKE_AWS, **QUIET, **env}
+    before = {name: os.environ.get(name) for name in [*wanted, "AWS_ENDPOINT_URL"]}
+    service_logger = logging.getLogger(QUIET["POWERTOOLS_SERVICE_NAME"])
+    level = service_logger.level
+    os.environ.pop("AWS_ENDPOINT_URL", None)  # moto in this process, not a server
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        service_logger.setLevel(level)
+
+
+def load(function: str) -> ModuleType:
+    """`functions/<function>/app.py` imported afresh under the current environment."""
+    name = f"functions.{function}.app"
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
