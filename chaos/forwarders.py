@@ -32,7 +32,7 @@ import boto3
 from moto import mock_aws
 
 from chaos.accounting import Tally
-from chaos.functions import environment, load
+from chaos.harness import drain, environment, load
 from local.asgi_server import ThreadedAsgiServer
 from local.atomic_moto import make_dynamodb_atomic
 from local.lambda_events import LocalLambdaContext
@@ -165,7 +165,7 @@ def run_forwarder(forwarder: Forwarder, events: int, *, seed: int = 12) -> Forwa
                 ],
             )
         poller.wait_until_idle(timeout=120)
-        run.tally.in_dlq = {run.event_of(body) for body in _drain(sqs, dlq_url)}
+        run.tally.in_dlq = {run.event_of(body) for body in drain(sqs, dlq_url)}
     run.tally.arrivals, windowed = _arrivals(forwarder, service)
     run.tally.windowed = windowed
     met = Counter(str(request.fault) for request in service.requests if request.fault)
@@ -306,14 +306,3 @@ def _environment(service: RecordingReceiver, url: str, queue_url: str) -> dict[s
         "SEGMENT_ENDPOINT": url,
         "SEGMENT_SEND_PERSONAL_DATA": "true",
     }
-
-
-def _drain(sqs: Any, queue_url: str) -> list[str]:
-    bodies: list[str] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-        "Messages", []
-    ):
-        bodies.extend(message["Body"] for message in batch)
-        for message in batch:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies

@@ -31,7 +31,7 @@ import boto3
 from moto import mock_aws
 
 from chaos.accounting import Tally
-from chaos.functions import environment, load
+from chaos.harness import drain, environment, load
 from local.atomic_moto import make_dynamodb_atomic
 from local.aws_faults import AwsCall, AwsFault, InProcessFaults, InvocationKilled, Planned
 from local.lambda_events import LocalLambdaContext, function_url_event
@@ -161,10 +161,10 @@ class _Bridge:
     def read(self) -> tuple[Counter[str], Counter[str]]:
         """The event ids the bus and the queue got since the last read."""
         sqs = boto3.client("sqs")
-        on_bus = Counter(json.loads(body)["detail"]["id"] for body in _drain(sqs, self.tap_url))
+        on_bus = Counter(json.loads(body)["detail"]["id"] for body in drain(sqs, self.tap_url))
         on_queue = Counter(
             json.loads(body)["id"]
-            for body in (_drain(sqs, self.queue_url) if self.queue_url else [])
+            for body in (drain(sqs, self.queue_url) if self.queue_url else [])
         )
         return on_bus, on_queue
 
@@ -242,21 +242,6 @@ def _step(call: AwsCall) -> Step:
             "claim" if "IN_PROGRESS" in body else "complete" if "COMPLETED" in body else "record"
         )
     return Step(call.step, call.operation, label, _SIDE_EFFECTS.get(operation))
-
-
-def _drain(sqs: Any, queue_url: str) -> list[str]:
-    bodies: list[str] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-        "Messages", []
-    ):
-        bodies.extend(message["Body"] for message in batch)
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)
-            ],
-        )
-    return bodies
 
 
 @contextmanager

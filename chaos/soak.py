@@ -21,9 +21,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from chaos.accounting import Tally
+from chaos.harness import drain
 from local.aws_faults import AwsFault
 from local.recording import Fault, FaultKind, RecordingReceiver
 from local.stack import LocalStack, RunningStack
@@ -168,10 +168,10 @@ def _watch(stack: RunningStack, events: list[WebhookEvent], poison: int) -> _See
     settled_at: float | None = None
     deadline = time.monotonic() + ARRIVAL_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        seen.on_bus.update(_pay4feedback_ids(_drain(sqs, stack.consumer_queue_url)))
+        seen.on_bus.update(_pay4feedback_ids(drain(sqs, stack.consumer_queue_url)))
         seen.on_queue.update(
             json.loads(body)["id"]
-            for body in _drain(sqs, stack.deployment.outputs["FanOutQueueUrl"])
+            for body in drain(sqs, stack.deployment.outputs["FanOutQueueUrl"])
         )
         done = (
             everything <= set(seen.on_bus)
@@ -296,16 +296,5 @@ def _pay4feedback_ids_of_bodies(bodies: list[str]) -> list[str]:
     return [json.loads(body)["id"] for body in bodies]
 
 
-def _drain(sqs: Any, queue_url: str) -> list[str]:
-    bodies: list[str] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-        "Messages", []
-    ):
-        bodies.extend(message["Body"] for message in batch)
-        for message in batch:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
-
-
 def _peek(stack: RunningStack, output: str) -> list[str]:
-    return _drain(stack.aws.client("sqs"), stack.deployment.outputs[output])
+    return drain(stack.aws.client("sqs"), stack.deployment.outputs[output])

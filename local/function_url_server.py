@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.lambda_events import LocalLambdaContext, function_url_event
+from local.lambda_events import LocalLambdaContext, function_url_event, is_utf8
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,7 +48,7 @@ def function_url_app(handler: Handler, *, function_name: str, timeout_seconds: f
             # Lambda base64-encodes bodies it does not know to be text, and bodies that are
             # not text whatever their type says (a JSON string cannot hold invalid UTF-8).
             base64_encoded=bool(body)
-            and not (content_type.startswith(_TEXT_TYPES) and _is_utf8(body)),
+            and not (content_type.startswith(_TEXT_TYPES) and is_utf8(body)),
             source_ip=request.client.host if request.client else "127.0.0.1",
         )
         context = LocalLambdaContext(function_name, timeout_seconds)
@@ -65,14 +65,6 @@ def function_url_app(handler: Handler, *, function_name: str, timeout_seconds: f
         return _to_response(result)
 
     return Starlette(routes=[Route("/{path:path}", invoke, methods=_METHODS)])
-
-
-def _is_utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _to_response(result: Any) -> Response:

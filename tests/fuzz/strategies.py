@@ -14,6 +14,9 @@ from p4f.models import EventType
 
 any_text = st.text(st.characters(codec=None, categories=None), max_size=40)
 """Any code points, lone surrogates and noncharacters included."""
+type_text = any_text.filter(lambda text: not set(text) & set('"\\<>'))
+"""Any text for an event type but what moto cannot put in a rule target's event: it renders
+the detail-type into a JSON template unescaped (AWS does not)."""
 lone_surrogate = st.sampled_from(["\ud83d", "\udc00", "Love it \ud83d", "\ude00\ud83d"])
 leaves = st.one_of(
     st.none(),
@@ -35,7 +38,7 @@ json_values = st.recursive(
 @st.composite
 def event_bodies(draw: st.DrawFn) -> bytes:
     """A JSON body shaped like a webhook event, every field of it possibly odd."""
-    event_type = draw(st.sampled_from([*EventType, "respondent_banned"]) | any_text)
+    event_type = draw(st.sampled_from([*EventType, "respondent_banned"]) | type_text)
     body: dict[str, Any] = catalogue_event(event_type) if event_type in set(EventType) else {}
     body |= {
         "id": draw(st.just("evt_fuzz") | any_text | st.text(min_size=2_040, max_size=2_100)),

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from local.lambda_events import LocalLambdaContext
+from local.lambda_events import LocalLambdaContext, is_utf8
 from p4f.signing import sign
 from tests.conftest import LoadFunction
 from tests.fuzz.strategies import any_text, event_bodies, json_values
@@ -27,14 +27,6 @@ from tests.unit.test_webhook_receiver import Bridge, make_bridge
 def bridge(load_function: LoadFunction) -> Iterator[Bridge]:
     with mock_aws():
         yield make_bridge(load_function)
-
-
-def is_utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def forget_every_event(bridge: Bridge) -> None:

@@ -18,11 +18,17 @@ from segment_delivery import SegmentForwarder
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.recording import Fault, FaultKind
-from local.sample_events import EVENTS_DIR, catalogue_event, forwarder_record
+from local.sample_events import EVENTS_DIR
 from local.segment_receiver import MAX_REQUEST_BYTES, LocalSegment
 from p4f.deferral import Deferral
 from p4f.models import EventType
-from tests.conftest import LoadFunction
+from tests.conftest import (
+    LONE_SURROGATE_ANSWERS,
+    LoadFunction,
+    between_two_events,
+    nested_record,
+    own_record,
+)
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:segment-forwarder"
 EMAIL = b"ana@example.com"
@@ -57,11 +63,8 @@ class Forwarder:
         return len(self.segment.requests)
 
 
-def record(event_type: EventType, message_id: str, **data: Any) -> dict[str, Any]:
-    """A record of a catalogue event with an id of its own (its type's sample id + message id)."""
-    body = catalogue_event(event_type, **data)
-    body["id"] = f"{body['id']}-{message_id}"
-    return forwarder_record(body, queue_arn=QUEUE_ARN, message_id=message_id)
+def record(event_type: EventType | str, message_id: str, **data: Any) -> dict[str, Any]:
+    return own_record(event_type, message_id, queue_arn=QUEUE_ARN, **data)
 
 
 def event_id(sqs_record: dict[str, Any]) -> str:
@@ -209,12 +212,9 @@ def test_a_429_defers_the_records_of_that_request_for_its_retry_after(
 
 
 def test_a_lone_surrogate_is_sent_as_the_replacement_character(personal: Forwarder) -> None:
-    answers = [{"question_id": "q_1", "prompt": "Thoughts?", "value": "Love it \ud83d"}]
-    records = [
-        record(EventType.REWARD_APPROVED, "m-0"),
-        record(EventType.RESPONSE_SUBMITTED, "m-1", answers=answers),
-        record(EventType.PAYOUT_COMPLETED, "m-2"),
-    ]
+    records = between_two_events(
+        record(EventType.RESPONSE_SUBMITTED, "m-1", answers=LONE_SURROGATE_ANSWERS)
+    )
     assert personal.handle(records) == []
     [request] = personal.segment.requests
     assert request.accepted
@@ -222,14 +222,7 @@ def test_a_lone_surrogate_is_sent_as_the_replacement_character(personal: Forward
 
 
 def test_a_record_nested_too_deeply_is_poison_alone(forwarder: Forwarder) -> None:
-    deep = json.dumps(json.loads(record(EventType.RESPONSE_SUBMITTED, "m-1")["body"]))
-    deep = deep.replace('"q_1"', "[" * 5_000 + "]" * 5_000, 1)
-    records = [
-        record(EventType.REWARD_APPROVED, "m-0"),
-        sqs_record(deep, queue_arn=QUEUE_ARN, message_id="m-deep"),
-        record(EventType.PAYOUT_COMPLETED, "m-2"),
-    ]
-    assert forwarder.handle(records) == ["m-deep"]
+    assert forwarder.handle(between_two_events(nested_record(QUEUE_ARN))) == ["m-deep"]
     assert len(forwarder.segment.calls()) == 2
 
 

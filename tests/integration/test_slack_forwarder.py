@@ -19,13 +19,21 @@ from slack_delivery import SlackSecret, SlackTiming
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.recording import Fault, FaultKind
-from local.sample_events import EVENTS_DIR, catalogue_event, forwarder_record
+from local.sample_events import EVENTS_DIR
 from local.slack_receiver import LocalSlack
 from local.template import Template
 from p4f.deferral import DEFERRED_SINCE, Deferral
 from p4f.models import EventType
 from p4f.retries import RetryPolicy
-from tests.conftest import FORWARDER_QUEUE_ARN, FakeTime, LoadFunction, queued_record
+from tests.conftest import (
+    LONE_SURROGATE_ANSWERS,
+    FakeTime,
+    LoadFunction,
+    between_two_events,
+    nested_record,
+    own_record,
+    queued_record,
+)
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:slack-forwarder"
 CHANNEL = "C0LOCAL0001"
@@ -93,10 +101,7 @@ class Forwarder:
 
 
 def record(event_type: EventType | str, message_id: str, **data: Any) -> dict[str, Any]:
-    """A record of a catalogue event with an id of its own (its type's sample id + message id)."""
-    body = catalogue_event(event_type, **data)
-    body["id"] = f"{body['id']}-{message_id}"
-    return forwarder_record(body, queue_arn=FORWARDER_QUEUE_ARN, message_id=message_id)
+    return own_record(event_type, message_id, queue_arn=QUEUE_ARN, **data)
 
 
 def batch(*types: EventType) -> list[dict[str, Any]]:
@@ -311,12 +316,9 @@ def test_a_ledger_that_does_not_answer_fails_the_records_unposted(forwarder: For
 
 
 def test_a_lone_surrogate_is_posted_as_the_replacement_character(forwarder: Forwarder) -> None:
-    answers = [{"question_id": "q_1", "prompt": "Thoughts?", "value": "Love it \ud83d"}]
-    records = [
-        record(EventType.REWARD_APPROVED, "m-0"),
-        record(EventType.RESPONSE_SUBMITTED, "m-1", answers=answers),
-        record(EventType.PAYOUT_COMPLETED, "m-2"),
-    ]
+    records = between_two_events(
+        record(EventType.RESPONSE_SUBMITTED, "m-1", answers=LONE_SURROGATE_ANSWERS)
+    )
     assert forwarder.handle(records) == []
     assert len(forwarder.slack.requests) == 3  # one each: nothing posted twice
     posted = json.dumps(forwarder.slack.messages()[1], ensure_ascii=False)
@@ -324,14 +326,7 @@ def test_a_lone_surrogate_is_posted_as_the_replacement_character(forwarder: Forw
 
 
 def test_a_record_nested_too_deeply_is_poison_alone(forwarder: Forwarder) -> None:
-    deep = json.dumps(json.loads(record(EventType.RESPONSE_SUBMITTED, "m-1")["body"]))
-    deep = deep.replace('"q_1"', "[" * 5_000 + "]" * 5_000, 1)
-    records = [
-        record(EventType.REWARD_APPROVED, "m-0"),
-        sqs_record(deep, queue_arn=QUEUE_ARN, message_id="m-deep"),
-        record(EventType.PAYOUT_COMPLETED, "m-2"),
-    ]
-    assert forwarder.handle(records) == ["m-deep"]
+    assert forwarder.handle(between_two_events(nested_record(QUEUE_ARN))) == ["m-deep"]
     assert len(forwarder.slack.messages()) == 2
 
 

@@ -1,5 +1,6 @@
-"""The bridge's functions loaded in this process, as a Lambda container loads them: the
-environment first, then `functions/<name>/app.py` imported afresh (a cold start)."""
+"""What the chaos runs share: the bridge's functions loaded in this process as a Lambda
+container loads them (the environment first, then `functions/<name>/app.py` imported
+afresh: a cold start), and reading a queue to the end."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET = {
@@ -58,3 +60,19 @@ def load(function: str) -> ModuleType:
     name = f"functions.{function}.app"
     sys.modules.pop(name, None)
     return importlib.import_module(name)
+
+
+def drain(sqs: Any, queue_url: str) -> list[str]:
+    """The bodies of every message the queue holds now, which it then no longer holds."""
+    bodies: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        bodies.extend(message["Body"] for message in batch)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)
+            ],
+        )
+    return bodies
