@@ -16,13 +16,14 @@ limit, never a 5xx that has it retry for three days for nothing.
 
     every event   JSON (no NaN or Infinity: they are not JSON), an object with a
                   non-empty string `id` and `type`                                    400
-                  an id of at most 2,048 bytes (the idempotency table's key); id, type
-                  and tenant_id without control characters or lone surrogates         422
-    EventBridge   a detail-type of at most 128 characters, JSON nested at most 1,000
-                  levels, integers within 64 bits and finite numbers                   422
+                  an id of at most 2,048 bytes (the idempotency table's key), without
+                  control characters or lone surrogates                                422
+    EventBridge   a detail-type of at most 128 characters (and of such characters), JSON
+                  nested at most 1,000 levels, integers within 64 bits, finite numbers 422
                   an entry (source, detail-type, detail, time) of at most 1,000,000 bytes  413
-    SQS           a message (body and attributes) of at most 1 MiB                     413
-                  none of the two characters SQS refuses (U+FFFE, U+FFFF)               422
+    SQS           attributes (type, id, tenant_id) of such characters, and none of the two
+                  characters SQS refuses (U+FFFE, U+FFFF) in the body                  422
+                  a message (body and attributes) of at most 1 MiB                     413
 
 A lone UTF-16 surrogate in a string (`"\\ud83d"`: half an emoji) is valid JSON and plain
 ASCII on the wire: both targets store it as received (README, "What the receiver refuses").
@@ -151,7 +152,7 @@ class ReceivedEvent:
                 raise InvalidEventError(f"the event has no {field!r}")
         tenant_id = event.get("tenant_id")
         tenant_id = tenant_id if isinstance(tenant_id, str) and tenant_id else None
-        _check_names(event["id"], event["type"], tenant_id)
+        check_event_id(event["id"])
         return cls(
             id=event["id"],
             type=event["type"],
@@ -197,13 +198,6 @@ def check_event_id(event_id: str) -> None:
             "table's key"
         )
     _check_characters("id", event_id)
-
-
-def _check_names(event_id: str, event_type: str, tenant_id: str | None) -> None:
-    """The id keys the ledgers and, with the type and the tenant id, labels the message."""
-    check_event_id(event_id)
-    _check_characters("type", event_type)
-    _check_characters("tenant_id", tenant_id or "")
 
 
 def _check_characters(field: str, value: str) -> None:
@@ -368,6 +362,7 @@ class FanOut:
 
 
 def _check_for_eventbridge(event: ReceivedEvent) -> None:
+    _check_characters("type", event.type)  # the detail-type
     if len(event.type) > MAX_DETAIL_TYPE_CHARS:
         raise UnpublishableEventError(
             f"the event type is {len(event.type)} characters; EventBridge takes at most "
@@ -392,6 +387,8 @@ def _check_for_eventbridge(event: ReceivedEvent) -> None:
 
 
 def _check_for_sqs(event: ReceivedEvent) -> None:
+    for field, value in _attributes(event).items():  # message attributes
+        _check_characters(field.removeprefix("event_"), value)
     found = _NOT_IN_SQS.search(event.body)
     if found:
         raise UnpublishableEventError(
