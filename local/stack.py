@@ -362,13 +362,8 @@ class LocalStack:
             lambda: _deploy(aws, sandbox.url, secrets_in_moto, self._parameters),
         )
         faults = self._aws_faults(aws)
-        functions = (
-            _Functions(
-                deployment, aws, segment_url, self._log_dir, self._serve(faults.app, "AWS faults")
-            )
-            if faults
-            else _Functions(deployment, aws, segment_url, self._log_dir, aws.url)
-        )
+        functions_aws = self._serve(faults.app, "AWS faults") if faults else aws.url
+        functions = _Functions(deployment, aws, segment_url, self._log_dir, functions_aws)
         if self._visibility_timeout is not None:
             _shorten_visibility(aws, deployment, self._visibility_timeout)
         self._step(

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,23 @@ CONTAINERS = 4
 EVENTS = 60
 TRIGGER_KEYS = 24
 RETRY_SECONDS = 0.05
+BURSTS_AT_ONCE = 2
+AWS_READ_TIMEOUT = 2.0
+"""The receiver's botocore read time-out (functions/webhook_receiver/app.py)."""
+"""Events (or keys) whose bursts run at the same time: CONTAINERS requests each."""
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     log_dir = tmp_path_factory.mktemp("exactly-once")
-    # The trigger's whole budget for these bursts (the sandbox's limit is raised to match).
-    with LocalStack(log_dir=log_dir, parameters={"TriggerRequestsPerMinute": "60"}) as running:
+    parameters = {
+        # The trigger's whole budget for these bursts (the sandbox's limit is raised to match).
+        "TriggerRequestsPerMinute": "60",
+        # What the bursts are about is the receiver and the trigger: no forwarders.
+        "EnableSlackForwarder": "false",
+        "EnableSegmentForwarder": "false",
+    }
+    with LocalStack(log_dir=log_dir, parameters=parameters) as running:
         running.admin().set_rate_limit(6_000, 60)
         yield running
 
@@ -67,17 +77,28 @@ def containers(stack: RunningStack, logical_id: str, log_dir: Path) -> Iterator[
             host.stop()
 
 
-def all_at_once(urls: list[str], send: Callable[[str], httpx.Response]) -> list[int]:
+@dataclass(frozen=True)
+class Success:
+    status: int
+    data: Any
+    """The envelope's data."""
+    seconds: float
+    """How long the successful request took."""
+
+
+def all_at_once(urls: list[str], send: Callable[[str], httpx.Response]) -> list[Success]:
     """`send` to every URL at the same moment, each again until it succeeds (as its caller
-    retries a 409 or a 5xx); the statuses of the successes."""
+    retries a 409 or a 5xx); each one's success."""
     start = threading.Barrier(len(urls))
 
-    def until_done(url: str) -> int:
+    def until_done(url: str) -> Success:
         start.wait()
         for _ in range(100):
+            sent = time.monotonic()
             answer = send(url)
             if answer.status_code < 300:
-                return answer.status_code
+                data = answer.json()["data"]
+                return Success(answer.status_code, data, time.monotonic() - sent)
             assert answer.status_code in {409, 429, 503}, answer.text
             time.sleep(RETRY_SECONDS)
         raise AssertionError(f"{url} never succeeded")
@@ -100,6 +121,16 @@ def drain(stack: RunningStack, queue_url: str) -> list[dict[str, object]]:
     return found
 
 
+def bursts(
+    urls: list[str], send: Callable[[str, str], httpx.Response], keys: list[str]
+) -> dict[str, list[Success]]:
+    """For each key, `send(url, key)` to every URL at once, BURSTS_AT_ONCE keys at a time;
+    the successes by key."""
+    with ThreadPoolExecutor(BURSTS_AT_ONCE) as pool:
+        answers = pool.map(lambda key: all_at_once(urls, lambda url: send(url, key)), keys)
+        return dict(zip(keys, answers, strict=True))
+
+
 @pytest.mark.timeout(240)
 def test_every_container_delivering_every_event_at_once_publishes_each_once(
     stack: RunningStack, tmp_path: Path
@@ -108,16 +139,26 @@ def test_every_container_delivering_every_event_at_once_publishes_each_once(
     drain(stack, stack.consumer_queue_url)  # the subscription's ping
     drain(stack, stack.deployment.outputs["FanOutQueueUrl"])
     ids = [f"evt_concurrent_{n:03d}" for n in range(EVENTS)]
+    bodies = {
+        event_id: json.dumps(catalogue_event(list(EventType)[n % 11]) | {"id": event_id}).encode()
+        for n, event_id in enumerate(ids)
+    }
+
+    def deliver(url: str, event_id: str) -> httpx.Response:
+        body = bodies[event_id]
+        event_type = json.loads(body)["type"]
+        headers = delivery_headers(body, secret, event_id=event_id, event_type=event_type)
+        return httpx.post(url, content=body, headers=headers, timeout=15)
+
     with containers(stack, "WebhookReceiverFunction", tmp_path) as urls:
-        for n, event_id in enumerate(ids):
-            body = json.dumps(catalogue_event(list(EventType)[n % 11]) | {"id": event_id}).encode()
-
-            def deliver(url: str, body: bytes = body, event_id: str = event_id) -> httpx.Response:
-                event_type = json.loads(body)["type"]
-                headers = delivery_headers(body, secret, event_id=event_id, event_type=event_type)
-                return httpx.post(url, content=body, headers=headers, timeout=15)
-
-            assert set(all_at_once(urls, deliver)) == {200}
+        answers = bursts(urls, deliver, ids)
+    # One container of each burst published the event; the others found it claimed.
+    published = {key: [a for a in got if not a.data["duplicate"]] for key, got in answers.items()}
+    assert {a.status for got in answers.values() for a in got} == {200}
+    assert [len(won) for won in published.values()] == [1] * EVENTS
+    # A publish slower than the client's read time-out (2 s) may have been sent twice by
+    # botocore: at-least-once window 1 (README), which a loaded machine can open.
+    slow = {key for key, [won] in published.items() if won.seconds > AWS_READ_TIMEOUT}
     on_bus = Counter(
         str(event["detail"]["id"])  # type: ignore[index]
         for event in drain(stack, stack.consumer_queue_url)
@@ -128,8 +169,8 @@ def test_every_container_delivering_every_event_at_once_publishes_each_once(
     )
     for arrived in (on_bus, on_queue):
         assert set(arrived) == set(ids)
-        duplicates = sum(count - 1 for count in arrived.values())
-        assert duplicates == 0, f"{duplicates} duplicates of {EVENTS} events"
+        duplicated = {event for event, count in arrived.items() if count > 1}
+        assert duplicated <= slow, f"{len(duplicated - slow)} duplicates of {EVENTS} events"
 
 
 @pytest.mark.timeout(240)
@@ -138,19 +179,19 @@ def test_every_container_posting_every_trigger_at_once_makes_one_campaign_each(
 ) -> None:
     token = stack.secret_value("TriggerTokenSecretArn")
     keys = [f"concurrent-key-{n:03d}" for n in range(TRIGGER_KEYS)]
+
+    def post(url: str, key: str) -> httpx.Response:
+        return httpx.post(
+            f"{url.rstrip('/')}/triggers/campaigns",
+            json={"name": f"Concurrent {key}", "reward": {"amount": "1.00", "currency": "USD"}},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            timeout=30,
+        )
+
     with containers(stack, "CampaignTriggerFunction", tmp_path) as urls:
-        for key in keys:
-            body = {"name": f"Concurrent {key}", "reward": {"amount": "1.00", "currency": "USD"}}
-
-            def post(url: str, key: str = key, body: dict[str, Any] = body) -> httpx.Response:
-                return httpx.post(
-                    f"{url.rstrip('/')}/triggers/campaigns",
-                    json=body,
-                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
-                    timeout=30,
-                )
-
-            assert set(all_at_once(urls, post)) == {201}
+        answers = bursts(urls, post, keys)
+    assert {a.status for got in answers.values() for a in got} == {201}
+    assert all(len({a.data["id"] for a in got}) == 1 for got in answers.values())
     admin = stack.admin()
     made = Counter(
         str(event.data["name"])
