@@ -5,7 +5,6 @@ afresh: a cold start), and reading a queue to the end."""
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -15,13 +14,9 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-QUIET = {
-    "POWERTOOLS_SERVICE_NAME": "p4f-bridge",
-    "POWERTOOLS_METRICS_NAMESPACE": "P4fBridge",
-    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
-}
-"""Thousands of invocations: only what would crash in the log. (Metrics still print their
-EMF lines to stdout, as in Lambda; `python -m chaos` sets stdout aside while it runs.)"""
+POWERTOOLS = {"POWERTOOLS_SERVICE_NAME": "p4f-bridge", "POWERTOOLS_METRICS_NAMESPACE": "P4fBridge"}
+"""What template.yaml's Globals give every function. Their logs and metrics go to stdout as
+in Lambda (pytest captures it; `python -m chaos` sets it aside while it runs)."""
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -33,15 +28,13 @@ FAKE_AWS = {
 
 @contextmanager
 def environment(env: Mapping[str, str]) -> Iterator[None]:
-    """`env` (over QUIET and FAKE_AWS) in os.environ while the block runs, and the layer and
+    """`env` (over POWERTOOLS and FAKE_AWS) in os.environ while the block runs, and the layer and
     the function folders importable (pyproject's pythonpath, outside pytest too)."""
     for folder in [ROOT / "layers" / "p4f", *sorted((ROOT / "functions").iterdir())]:
         if str(folder) not in sys.path:
             sys.path.append(str(folder))
-    wanted = {**FAKE_AWS, **QUIET, **env}
+    wanted = {**FAKE_AWS, **POWERTOOLS, **env}
     before = {name: os.environ.get(name) for name in [*wanted, "AWS_ENDPOINT_URL"]}
-    service_logger = logging.getLogger(QUIET["POWERTOOLS_SERVICE_NAME"])
-    level = service_logger.level
     os.environ.pop("AWS_ENDPOINT_URL", None)  # moto in this process, not a server
     os.environ.update(wanted)
     try:
@@ -52,7 +45,6 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        service_logger.setLevel(level)
 
 
 def load(function: str) -> ModuleType:

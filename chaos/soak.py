@@ -46,6 +46,17 @@ SERVICE_HANG_SECONDS = {"slack": 6.0, "segment": 11.0}
 _EVENT_ID = re.compile(r"evt_[0-9a-f]{32}")
 
 
+@dataclass(frozen=True)
+class _Sender:
+    """What Pay4Feedback (the sandbox) saw of its deliveries, by event id."""
+
+    acknowledged: set[str]
+    """Answered 2xx."""
+    unanswered: set[str]
+    """Not answered in time, or answered 502 (the function URL's): the invocation may have
+    stored the event and died (in Lambda) or gone on (here) before recording it: window 1."""
+
+
 @dataclass
 class _Seen:
     """What arrived so far, by event id."""
@@ -95,16 +106,16 @@ def run_soak(
         admin = stack.admin()
         events = admin.events()
         seen = _watch(stack, events, len(labels))
-        acknowledged = {
-            attempt.event_id
-            for attempt in admin.deliveries()
-            if attempt.status_code is not None and 200 <= attempt.status_code < 300
-        }
+        attempts = admin.deliveries()
         admin.close()
+        sender = _Sender(
+            acknowledged={a.event_id for a in attempts if a.status_code and a.status_code < 300},
+            unanswered={a.event_id for a in attempts if a.status_code in {None, 502}},
+        )
         faults = Counter(f"{f.fault} {f.operation}" for f in stack.aws_faults.applied)
         for name, service in (("Slack", stack.slack), ("Segment", stack.segment)):
             faults.update(f"{name}: {r.fault}" for r in service.requests if r.fault)
-        tallies = _tallies(stack, events, seen, labels, acknowledged)
+        tallies = _tallies(stack, events, seen, labels, sender)
         return SoakResult(tallies, faults, time.monotonic() - started)
 
 
@@ -221,15 +232,22 @@ def _tallies(
     events: list[WebhookEvent],
     seen: _Seen,
     labels: dict[str, str],
-    acknowledged: set[str],
+    sender: _Sender,
 ) -> list[Tally]:
     everything = {event.id for event in events}
     assert stack.aws_faults is not None
-    lost_answers = [f for f in stack.aws_faults.applied if f.fault is AwsFault.ANSWER_LOST]
-    bus = Tally("soak: bus", set(everything), acknowledged & everything, seen.on_bus)
-    bus.windowed = {i for f in lost_answers if f.operation == "PutEvents" for i in _ids(f.body)}
-    queue = Tally("soak: fan-out queue", set(everything), acknowledged & everything, seen.on_queue)
-    queue.windowed = {i for f in lost_answers if f.operation == "SendMessage" for i in _ids(f.body)}
+    lost_answers = [
+        (f.operation, f.body) for f in stack.aws_faults.applied if f.fault is AwsFault.ANSWER_LOST
+    ] + [(late.operation, late.body) for late in stack.aws_faults.late]
+    acknowledged, unanswered = sender.acknowledged & everything, sender.unanswered
+    bus = Tally("soak: bus", set(everything), acknowledged, seen.on_bus)
+    bus.windowed = unanswered | {
+        i for op, body in lost_answers if op == "PutEvents" for i in _ids(body)
+    }
+    queue = Tally("soak: fan-out queue", set(everything), acknowledged, seen.on_queue)
+    queue.windowed = unanswered | {
+        i for op, body in lost_answers if op == "SendMessage" for i in _ids(body)
+    }
     queue.in_dlq = set(_pay4feedback_ids_of_bodies(_peek(stack, "FanOutDeadLetterQueueUrl")))
     tallies = [bus, queue]
     for name, service, parameter, arrivals in (

@@ -29,6 +29,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -183,10 +184,21 @@ class ProxiedFault:
     body: bytes
 
 
+@dataclass(frozen=True)
+class LateAnswer:
+    """A call moto answered after `seconds`: late enough that its caller may have given up
+    and sent it again (a lost answer the proxy did not make: the machine was slow)."""
+
+    operation: str
+    body: bytes
+    seconds: float
+
+
 class FaultProxy:
     """An ASGI app in front of a moto_server: once `armed`, a share `rate` of the
     functions' calls (the operations in FUNCTION_OPERATIONS) meet THROTTLE, TIMEOUT or
-    ANSWER_LOST at random, the rest pass through. `applied` lists what it did."""
+    ANSWER_LOST at random, the rest pass through. `applied` lists what it did, `late` the
+    calls moto itself answered after `late_seconds` or more."""
 
     def __init__(
         self,
@@ -195,12 +207,15 @@ class FaultProxy:
         rate: float,
         seed: int = 0,
         timeout_seconds: float = 2.5,
+        late_seconds: float = 1.5,
         faults: tuple[AwsFault, ...] = (AwsFault.THROTTLE, AwsFault.TIMEOUT, AwsFault.ANSWER_LOST),
     ) -> None:
         self.rate = rate
         self.armed = False
         """Off while the stack starts: a deployment is not what the faults are for."""
         self.applied: list[ProxiedFault] = []
+        self.late: list[LateAnswer] = []
+        self._late_seconds = late_seconds
         self._moto = moto_url.rstrip("/")
         self._random = random.Random(seed)  # noqa: S311 (seeded draws of faults, nothing secret)
         self._timeout = timeout_seconds
@@ -223,6 +238,7 @@ class FaultProxy:
         if fault is AwsFault.TIMEOUT:
             await asyncio.sleep(self._timeout)  # longer than the functions' read time-outs
             return Response(status_code=504)
+        sent = time.monotonic()
         answer = await self._http.request(
             request.method,
             f"{self._moto}{request.url.path}",
@@ -230,6 +246,10 @@ class FaultProxy:
             headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
             content=body,
         )
+        took = time.monotonic() - sent
+        if took >= self._late_seconds and operation in FUNCTION_OPERATIONS:
+            with self._lock:
+                self.late.append(LateAnswer(operation, body, took))
         if fault is AwsFault.ANSWER_LOST:
             # Done, and the caller cannot know: a 500 makes botocore send the call again.
             return Response(status_code=500)
