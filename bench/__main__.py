@@ -17,6 +17,7 @@ from bench.lambda_env import importable_layer
 from bench.layer_size import layer_size
 from bench.report import Row, machine, markdown, write_json
 from bench.subjects import BUILD, SUBJECTS
+from bench.tenant_budget import tenant_budget
 
 logger = logging.getLogger("bench")
 
@@ -33,6 +34,10 @@ class Settings:
     client_limit: int = 60
     client_window: float = 2.0
     client_windows: int = 10
+    budget_callers: int = 4
+    budget_requests: int = 55
+    budget_window: float = 4.0
+    budget_windows: int = 3
 
 
 @dataclass(frozen=True)
@@ -83,11 +88,21 @@ def _client(space: Workspace) -> list[Row]:
     )
 
 
+def _budget(space: Workspace) -> list[Row]:
+    return tenant_budget(
+        callers=space.settings.budget_callers,
+        budget=space.settings.budget_requests,
+        window=space.settings.budget_window,
+        windows=space.settings.budget_windows,
+    )
+
+
 FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "cold": _cold,
     "warm": _warm,
     "forwarders": _forwarders,
     "client": _client,
+    "budget": _budget,
     "layer": _layer,
 }
 """Each figure by name, in the table's order."""

@@ -87,6 +87,7 @@ class Fixture:
     table: str
     trigger_table: str
     slack_table: str
+    budget_table: str
     bus: str
     queue_url: str
     trigger_queue_url: str
@@ -112,6 +113,7 @@ class Fixture:
             table="idempotency",
             trigger_table="triggers",
             slack_table="slack-ledger",
+            budget_table="api-budget",
             bus="p4f-bridge-events",
             queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/fan-out",
             trigger_queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/create-campaign",
@@ -147,6 +149,7 @@ class Fixture:
         dynamodb.create_table(**template.table_definition("IdempotencyTable", named.table))
         dynamodb.create_table(**template.table_definition("TriggerTable", named.trigger_table))
         dynamodb.create_table(**template.table_definition("SlackLedgerTable", named.slack_table))
+        dynamodb.create_table(**template.table_definition("ApiBudgetTable", named.budget_table))
         _client("events", aws_url).create_event_bus(Name=named.bus)
         sqs = _client("sqs", aws_url)
         queue_url, trigger_queue_url, slack_queue_url, segment_queue_url = (
@@ -166,6 +169,7 @@ class Fixture:
             named.table,
             named.trigger_table,
             named.slack_table,
+            named.budget_table,
             named.bus,
             queue_url,
             trigger_queue_url,
@@ -390,6 +394,7 @@ def _subscription_manager_env(fixture: Fixture) -> dict[str, str]:
         "P4F_API_KEY_SECRET_ARN": fixture.api_key_secret_arn,
         "P4F_BASE_URL": fixture.sandbox_url,
         "WEBHOOK_SECRET_ARN": fixture.secret_arn,
+        "API_BUDGET_TABLE": fixture.budget_table,
     }
 
 
@@ -401,6 +406,7 @@ def _trigger_env(fixture: Fixture) -> dict[str, str]:
         "TRIGGER_TABLE": fixture.trigger_table,
         "EVENT_BUS_NAME": fixture.bus,
         "TRIGGER_QUEUE_URL": fixture.trigger_queue_url,
+        "API_BUDGET_TABLE": fixture.budget_table,
     }
 
 

@@ -40,8 +40,8 @@ AWS_READ_TIMEOUT = 2.0
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     log_dir = tmp_path_factory.mktemp("exactly-once")
     parameters = {
-        # The trigger's whole budget for these bursts (the sandbox's limit is raised to match).
-        "TriggerRequestsPerMinute": "60",
+        # The bridge's API budget for these bursts (the sandbox's limit is raised to match).
+        "ApiRequestsPerMinute": "6000",
         # What the bursts are about is the receiver and the trigger: no forwarders.
         "EnableSlackForwarder": "false",
         "EnableSegmentForwarder": "false",
