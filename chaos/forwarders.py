@@ -180,9 +180,11 @@ def _bodies(forwarder: Forwarder, events: int, rng: random.Random, run: _Run) ->
         event = catalogue_event(types[n % len(types)]) | {
             "id": f"evt_chaos_{forwarder.function}_{n:03d}"
         }
-        if n == 0:
-            event = catalogue_event(EventType.RESPONSE_SUBMITTED) | {"id": event["id"]}
-            event["data"]["answers"][0]["value"] = "Love it \ud83d"
+        if n == 0:  # half an emoji in an answer (a new list: the samples' are shared)
+            answers = [{"question_id": "q_1", "prompt": "Thoughts?", "value": "Love it \ud83d"}]
+            event = catalogue_event(EventType.RESPONSE_SUBMITTED, answers=answers) | {
+                "id": event["id"]
+            }
         body = forwarder_record(event, queue_arn=QUEUE_ARN)["body"]
         run.tally.sent.add(event["id"])
         bodies.append(body)
