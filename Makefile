@@ -2,6 +2,7 @@
 #   make demo   the main job: the bridge against the local Pay4Feedback sandbox
 #   make test   lint, type checks, the test suite and the template checks (what CI runs)
 #   make bench  cold starts, warm costs, the API client's rate and the layer's size (bench/)
+#   make chaos  the chaos suite in full: faults everywhere, and what became of each event (chaos/)
 
 PYTHON ?= $(shell scripts/find-python)
 VENV := .venv
@@ -15,7 +16,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 # Every handler is type-checked as its own module: all of them are called app.py.
 FUNCTION_APPS := $(patsubst functions/%/app.py,-m functions.%.app,$(wildcard functions/*/app.py))
 
-.PHONY: demo test lint pytest template bench clean
+.PHONY: demo test lint pytest template bench chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +68,14 @@ template: $(SAM) $(CHECKOV)
 bench: $(BIN)/.installed $(SAM)
 	$(SAM) build --parallel
 	$(BIN)/python -m bench
+
+# `make test` runs a short run of it (tests/chaos, tests/fuzz); this runs it in full: the
+# fuzz tests with 1,500 examples each, then `python -m chaos` (the receiver's every fault at
+# every step, the forwarders under faults, the soak on the local stack), ending with the
+# accounting table.
+chaos: $(BIN)/.installed
+	$(BIN)/pytest -n 4 --timeout=1800 --hypothesis-profile=chaos tests/fuzz
+	$(BIN)/python -m chaos
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

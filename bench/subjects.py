@@ -86,10 +86,13 @@ class Fixture:
     trigger_token_arn: str
     table: str
     trigger_table: str
+    slack_table: str
     budget_table: str
     bus: str
     queue_url: str
     trigger_queue_url: str
+    slack_queue_url: str
+    segment_queue_url: str
     responses_bucket: str
     aws_url: str
     sandbox_url: str
@@ -109,10 +112,13 @@ class Fixture:
             trigger_token_arn=f"{arn}:p4f/trigger-token-AbCdEf",
             table="idempotency",
             trigger_table="triggers",
+            slack_table="slack-ledger",
             budget_table="api-budget",
             bus="p4f-bridge-events",
             queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/fan-out",
             trigger_queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/create-campaign",
+            slack_queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/slack-forwarder",
+            segment_queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/segment-forwarder",
             responses_bucket="cloudformation-responses",
             aws_url=UNREACHABLE_URL,
             sandbox_url=UNREACHABLE_URL,
@@ -142,11 +148,14 @@ class Fixture:
         dynamodb = _client("dynamodb", aws_url)
         dynamodb.create_table(**template.table_definition("IdempotencyTable", named.table))
         dynamodb.create_table(**template.table_definition("TriggerTable", named.trigger_table))
+        dynamodb.create_table(**template.table_definition("SlackLedgerTable", named.slack_table))
         dynamodb.create_table(**template.table_definition("ApiBudgetTable", named.budget_table))
         _client("events", aws_url).create_event_bus(Name=named.bus)
         sqs = _client("sqs", aws_url)
-        queue_url = sqs.create_queue(QueueName="fan-out")["QueueUrl"]
-        trigger_queue_url = sqs.create_queue(QueueName="create-campaign")["QueueUrl"]
+        queue_url, trigger_queue_url, slack_queue_url, segment_queue_url = (
+            sqs.create_queue(QueueName=name)["QueueUrl"]
+            for name in ("fan-out", "create-campaign", "slack-forwarder", "segment-forwarder")
+        )
         # CloudFormation's ResponseURL is a pre-signed S3 URL: here, a bucket in moto.
         _client("s3", aws_url).create_bucket(Bucket=named.responses_bucket)
         return cls(
@@ -159,10 +168,13 @@ class Fixture:
             trigger_token_arn,
             named.table,
             named.trigger_table,
+            named.slack_table,
             named.budget_table,
             named.bus,
             queue_url,
             trigger_queue_url,
+            slack_queue_url,
+            segment_queue_url,
             named.responses_bucket,
             aws_url,
             sandbox_url,
@@ -399,12 +411,17 @@ def _trigger_env(fixture: Fixture) -> dict[str, str]:
 
 
 def _slack_env(fixture: Fixture) -> dict[str, str]:
-    return {"SLACK_SECRET_ARN": fixture.slack_secret_arn}
+    return {
+        "SLACK_SECRET_ARN": fixture.slack_secret_arn,
+        "SLACK_LEDGER_TABLE": fixture.slack_table,
+        "SLACK_QUEUE_URL": fixture.slack_queue_url,
+    }
 
 
 def _segment_env(fixture: Fixture) -> dict[str, str]:
     return {
         "SEGMENT_SECRET_ARN": fixture.segment_secret_arn,
+        "SEGMENT_QUEUE_URL": fixture.segment_queue_url,
         "SEGMENT_ENDPOINT": fixture.segment_url,
     }
 

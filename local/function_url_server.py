@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.lambda_events import LocalLambdaContext, function_url_event
+from local.lambda_events import LocalLambdaContext, function_url_event, is_utf8
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,8 +45,10 @@ def function_url_app(handler: Handler, *, function_name: str, timeout_seconds: f
             dict(request.headers),
             path=request.url.path,
             query=request.url.query,
-            # Lambda base64-encodes bodies it does not know to be text.
-            base64_encoded=bool(body) and not content_type.startswith(_TEXT_TYPES),
+            # Lambda base64-encodes bodies it does not know to be text, and bodies that are
+            # not text whatever their type says (a JSON string cannot hold invalid UTF-8).
+            base64_encoded=bool(body)
+            and not (content_type.startswith(_TEXT_TYPES) and is_utf8(body)),
             source_ip=request.client.host if request.client else "127.0.0.1",
         )
         context = LocalLambdaContext(function_name, timeout_seconds)

@@ -66,6 +66,15 @@ def function_url_event(
     }
 
 
+def is_utf8(body: bytes) -> bool:
+    """Whether `body` is text a function URL can hand over as it is (else it is base64)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def sqs_record(
     body: str,
     *,

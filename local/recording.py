@@ -4,7 +4,9 @@ be told to fail the next ones.
     receiver.inject(Fault(FaultKind.RATE_LIMITED, retry_after=3), times=2)  # 429, Retry-After: 3
     receiver.inject(Fault(FaultKind.SERVER_ERROR))                          # 500
     receiver.inject(Fault(FaultKind.HANG))     # no answer for `hang_seconds`, then 504
+    receiver.inject(Fault(FaultKind.SLOW))     # taken as usual, answered after `hang_seconds`
     receiver.inject(Fault(FaultKind.SERVER_ERROR), after=2)   # the third request from now
+    receiver.schedule([None, Fault(FaultKind.HANG), None])   # the next three, in turn
 
 A service subclasses `RecordingReceiver` with its routes, its `answer` (validating what it
 got the way the real service does) and the shape of its fault answers. Serve `receiver.app`
@@ -28,6 +30,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.requests import Request
 
 
@@ -38,6 +42,9 @@ class FaultKind(StrEnum):
     """500."""
     HANG = "hang"
     """No answer until the client has given up."""
+    SLOW = "slow"
+    """The request is taken as usual (a message posted, events stored), but its answer
+    comes only after the client has given up: an answer lost on the way."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,11 @@ class RecordingReceiver(ABC):
         with self._lock:
             self._faults.extend([None] * after + [fault] * times)
 
+    def schedule(self, faults: Sequence[Fault | None]) -> None:
+        """Answer the next requests in turn: with the fault, or normally (None)."""
+        with self._lock:
+            self._faults.extend(faults)
+
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request so far, faulted ones included, in arrival order."""
@@ -118,9 +130,13 @@ class RecordingReceiver(ABC):
         body = await request.body()
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
-        if fault is None:
+        if fault is None or fault.kind is FaultKind.SLOW:
             answer = self.answer(request, body)
-            self._record(request, body, answer.response.status_code, None, answer)
+            self._record(
+                request, body, answer.response.status_code, fault.kind if fault else None, answer
+            )
+            if fault is not None:
+                await asyncio.sleep(self.hang_seconds)
             return answer.response
         if fault.kind is FaultKind.HANG:
             self._record(request, body, 504, fault.kind)

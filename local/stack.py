@@ -4,6 +4,9 @@
         stack.urls            # the receiver's and the trigger's function URLs, the sandbox ...
 
     LocalStack(log_dir=..., parameters={"LogLevel": "DEBUG"})   # template.yaml's Parameters
+    LocalStack(log_dir=..., aws_fault_rate=0.05, visibility_timeout=10)   # the chaos soak:
+        # the functions' AWS calls through local.aws_faults.FaultProxy (armed by the caller:
+        # stack.aws_faults.armed = True), and the queues' failed records back within seconds
 
 What it starts, in order, and stops in reverse (also on Ctrl-C and on failure):
 
@@ -42,6 +45,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from local.asgi_server import ThreadedAsgiServer
+from local.aws_faults import FaultProxy
 from local.cloudformation import CustomResource, Deployment, LocalDeployer, LocalFunction
 from local.lambda_events import ACCOUNT, REGION, custom_resource_request
 from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
@@ -170,6 +174,8 @@ class _Functions:
     aws: MotoServer
     segment_url: str
     log_dir: Path
+    aws_url: str
+    """Where the functions reach AWS: moto_server, or a FaultProxy in front of it."""
 
     def hosted(self) -> list[LocalFunction]:
         """The functions something invokes all the time: a function URL or an SQS queue."""
@@ -209,6 +215,7 @@ class _Functions:
             # No X-Ray daemon here: Powertools Tracer records nothing.
             "POWERTOOLS_TRACE_DISABLED": "true",
             **self.aws.environment(),
+            "AWS_ENDPOINT_URL": self.aws_url,
         }
 
     def host(self, function: LocalFunction) -> FunctionHost:
@@ -255,6 +262,8 @@ class RunningStack:
     """A queue a rule on the bus fills with every event: your own consumer, here."""
     log_dir: Path
     functions: _Functions
+    aws_faults: FaultProxy | None = None
+    """What stands between the functions and AWS when the stack was asked for faults."""
 
     def admin(self) -> SandboxAdmin:
         """The sandbox's admin endpoints, for this stack's tenant."""
@@ -278,8 +287,14 @@ class LocalStack:
         progress: Progress = lambda _: None,
         webhook_retry_base: float = 1.0,
         parameters: Mapping[str, str] | None = None,
+        aws_fault_rate: float = 0.0,
+        aws_fault_seed: int = 0,
+        visibility_timeout: int | None = None,
     ) -> None:
-        """`parameters`: values of template.yaml's Parameters, over `LOCAL_DEFAULTS`."""
+        """`parameters`: values of template.yaml's Parameters, over `LOCAL_DEFAULTS`.
+        `aws_fault_rate`: the share of the functions' AWS calls that meet a fault once
+        `aws_faults.armed` is set. `visibility_timeout`: seconds, for every queue a
+        function polls, instead of the template's."""
         owned = STACK_OWNED & set(parameters or {})
         if owned:
             raise ValueError(
@@ -289,6 +304,9 @@ class LocalStack:
         self._log_dir = log_dir
         self._progress = progress
         self._webhook_retry_base = webhook_retry_base
+        self._aws_fault_rate = aws_fault_rate
+        self._aws_fault_seed = aws_fault_seed
+        self._visibility_timeout = visibility_timeout
         self._exit = ExitStack()
 
     def __enter__(self) -> RunningStack:
@@ -343,7 +361,11 @@ class LocalStack:
             "template.yaml's resources in moto",
             lambda: _deploy(aws, sandbox.url, secrets_in_moto, self._parameters),
         )
-        functions = _Functions(deployment, aws, segment_url, self._log_dir)
+        faults = self._aws_faults(aws)
+        functions_aws = self._serve(faults.app, "AWS faults") if faults else aws.url
+        functions = _Functions(deployment, aws, segment_url, self._log_dir, functions_aws)
+        if self._visibility_timeout is not None:
+            _shorten_visibility(aws, deployment, self._visibility_timeout)
         self._step(
             f"{len(functions.hosted())} functions, a process each", lambda: self._host(functions)
         )
@@ -373,7 +395,13 @@ class LocalStack:
             consumer_queue_url=consumer,
             log_dir=self._log_dir,
             functions=functions,
+            aws_faults=faults,
         )
+
+    def _aws_faults(self, aws: MotoServer) -> FaultProxy | None:
+        if not self._aws_fault_rate:
+            return None
+        return FaultProxy(aws.url, rate=self._aws_fault_rate, seed=self._aws_fault_seed)
 
     def _host(self, functions: _Functions) -> None:
         hosts = [functions.host(function) for function in functions.hosted()]
@@ -449,6 +477,16 @@ def _deploy(
         function_urls=function_urls,
         root=ROOT,
     ).deploy()
+
+
+def _shorten_visibility(aws: MotoServer, deployment: Deployment, seconds: int) -> None:
+    """Every queue a function polls: its failed records visible again after `seconds`."""
+    sqs = aws.client("sqs")
+    for function in deployment.functions.values():
+        for source in function.sqs_sources:
+            sqs.set_queue_attributes(
+                QueueUrl=source.queue_url, Attributes={"VisibilityTimeout": str(seconds)}
+            )
 
 
 def _add_bus_consumer(aws: MotoServer, deployment: Deployment) -> str:

@@ -5,6 +5,7 @@ forwarder's queue holds them."""
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from moto import mock_aws
 
 from local.atomic_moto import make_dynamodb_atomic
+from local.lambda_events import sqs_record
 from local.sample_events import catalogue_event, forwarder_record
 from local.template import Template
 from p4f.forwarding import QueuedEvent, read_record
@@ -96,6 +98,39 @@ def queued_record(
     """The SQS record a forwarder's queue holds for a sample event (see catalogue_event)."""
     body = catalogue_event(event_type, **data)
     return forwarder_record(body, queue_arn=FORWARDER_QUEUE_ARN, message_id=message_id)
+
+
+def own_record(
+    event_type: EventType | str,
+    message_id: str,
+    *,
+    queue_arn: str = FORWARDER_QUEUE_ARN,
+    **data: Any,
+) -> dict[str, Any]:
+    """`queued_record`, with an event id of its own (its type's sample id + the message id)."""
+    body = catalogue_event(event_type, **data)
+    body["id"] = f"{body['id']}-{message_id}"
+    return forwarder_record(body, queue_arn=queue_arn, message_id=message_id)
+
+
+LONE_SURROGATE_ANSWERS = [{"question_id": "q_1", "prompt": "Thoughts?", "value": "Love it \ud83d"}]
+"""Answers with half an emoji: valid JSON, published as received (README)."""
+
+
+def between_two_events(middle: dict[str, Any]) -> list[dict[str, Any]]:
+    """A batch of three records: two healthy events around `middle`."""
+    return [
+        own_record(EventType.REWARD_APPROVED, "m-0", queue_arn=middle["eventSourceARN"]),
+        middle,
+        own_record(EventType.PAYOUT_COMPLETED, "m-2", queue_arn=middle["eventSourceARN"]),
+    ]
+
+
+def nested_record(queue_arn: str = FORWARDER_QUEUE_ARN) -> dict[str, Any]:
+    """A record whose event's answer is 5,000 arrays deep: poison (message id m-deep)."""
+    body = own_record(EventType.RESPONSE_SUBMITTED, "m-1", queue_arn=queue_arn)["body"]
+    deep = json.dumps(json.loads(body)).replace('"q_1"', "[" * 5_000 + "]" * 5_000, 1)
+    return sqs_record(deep, queue_arn=queue_arn, message_id="m-deep")
 
 
 def queued_event(event_type: EventType | str, **data: Any) -> QueuedEvent:

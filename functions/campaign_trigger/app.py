@@ -28,6 +28,7 @@ from trigger_queue import TriggerQueue
 
 from p4f.budget import BudgetMetrics, Priority, TenantBudget
 from p4f.client import Pay4FeedbackClient
+from p4f.deferral import Deferral
 from p4f.function_url import BadRequestEncodingError, HttpRequest
 from p4f.secrets import ApiKeySecret, TriggerToken, secretsmanager_client
 
@@ -62,8 +63,7 @@ queue = TriggerQueue(
     trigger,
     events=boto3.client("events", config=AWS_CONFIG),
     bus_name=settings.event_bus_name,
-    sqs=boto3.client("sqs", config=AWS_CONFIG),
-    queue_url=settings.queue_url,
+    deferral=Deferral(settings.queue_url, boto3_client=boto3.client("sqs", config=AWS_CONFIG)),
 )
 
 _METRIC_NAMES = {

@@ -8,8 +8,9 @@ redelivery makes a second campaign). What becomes of a record:
     refused: an invalid detail, the   CampaignTriggerFailed on the bus; record done
       API's 400/409, a reused key       (retrying cannot help)
     deferred: rate limited, or the    sent to the queue again with DelaySeconds =
-      key held by another invocation    Retry-After; record done (never counted towards
-                                        the DLQ: rate limiting is not a failure)
+      key held by another invocation    Retry-After (p4f.deferral); record done (never
+                                        counted towards the DLQ: rate limiting is not a
+                                        failure, unless it lasts a day)
     failed: 5xx, no answer, AWS, or   a batch item failure: SQS delivers it again after the
       not a CreateCampaign event        visibility timeout, and moves it to the DLQ after
                                         maxReceiveCount deliveries
@@ -35,13 +36,16 @@ from pydantic import BaseModel, Field, JsonValue, ValidationError
 from trigger import Outcome, TriggerRequest, TriggerResult, refused
 from trigger_body import InvalidTriggerError, TriggerBody
 
+from p4f.deferral import Deferred
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
-    from mypy_boto3_sqs import SQSClient
     from trigger import CampaignTrigger
+
+    from p4f.deferral import Deferral
 
 logger = Logger(child=True)
 
@@ -49,8 +53,6 @@ CREATE_CAMPAIGN = "CreateCampaign"
 EVENT_SOURCE = "p4f-bridge"
 SUCCEEDED = "CampaignTriggerSucceeded"
 FAILED = "CampaignTriggerFailed"
-MAX_DELAY_SECONDS = 900
-"""The longest DelaySeconds SQS allows."""
 MIN_SECONDS_PER_RECORD = 5.0
 """A record is not started with less time left than this: it is deferred instead."""
 _BATCH_LIMIT = 10
@@ -73,7 +75,8 @@ class Handled:
     """One record and what became of it."""
 
     message_id: str
-    body: str
+    record: Mapping[str, Any]
+    """The SQS record as Lambda gave it."""
     result: TriggerResult
     correlation_id: str | None = None
     """The CreateCampaign event's id."""
@@ -106,14 +109,12 @@ class TriggerQueue:
         *,
         events: EventBridgeClient,
         bus_name: str,
-        sqs: SQSClient,
-        queue_url: str,
+        deferral: Deferral,
     ) -> None:
         self._trigger = trigger
         self._events = events
         self._bus_name = bus_name
-        self._sqs = sqs
-        self._queue_url = queue_url
+        self._deferral = deferral
 
     def consume(
         self, records: Sequence[Mapping[str, Any]], seconds_left: Callable[[], float]
@@ -135,7 +136,13 @@ class TriggerQueue:
             handled.append(one)
         retried = {one.message_id for one in handled if one.result.outcome is Outcome.FAILED}
         retried |= self._publish([one for one in handled if one.result.outcome in _PUBLISHED])
-        retried |= self._defer([one for one in handled if one.result.outcome is Outcome.DEFERRED])
+        retried |= self._deferral.defer(
+            [
+                Deferred.of(one.record, one.result.retry_after or 0)
+                for one in handled
+                if one.result.outcome is Outcome.DEFERRED
+            ]
+        )
         return Batch(handled, frozenset(retried))
 
     def _handle(
@@ -144,26 +151,26 @@ class TriggerQueue:
         seconds_left: Callable[[], float],
         rest: TriggerResult | None,
     ) -> Handled:
-        message_id, raw = str(record["messageId"]), str(record["body"])
+        message_id = str(record["messageId"])
         try:
-            event = BusEvent.model_validate_json(raw)
+            event = BusEvent.model_validate_json(str(record["body"]))
         except ValidationError:
             reason = "the message is not an EventBridge event (only the rule may send here)"
-            return Handled(message_id, raw, TriggerResult(Outcome.FAILED, 500, error=reason))
+            return Handled(message_id, record, TriggerResult(Outcome.FAILED, 500, error=reason))
         if event.detail_type != CREATE_CAMPAIGN:
             reason = f"a {event.detail_type!r} event; only {CREATE_CAMPAIGN} creates a campaign"
             failed = TriggerResult(Outcome.FAILED, 500, error=reason)
-            return Handled(message_id, raw, failed, event.id)
+            return Handled(message_id, record, failed, event.id)
         external_id = _external_id(event.detail)
         try:
             body = TriggerBody.parse(event.detail)
         except InvalidTriggerError as exc:
-            return Handled(message_id, raw, refused(400, str(exc)), event.id, external_id)
+            return Handled(message_id, record, refused(400, str(exc)), event.id, external_id)
         if rest is not None:
-            return Handled(message_id, raw, rest, event.id, external_id)
+            return Handled(message_id, record, rest, event.id, external_id)
         request = TriggerRequest(body, body.idempotency_key(event_id=event.id))
         result = self._trigger.trigger(request, seconds_left())
-        return Handled(message_id, raw, result, event.id, external_id)
+        return Handled(message_id, record, result, event.id, external_id)
 
     def _publish(self, handled: Sequence[Handled]) -> set[str]:
         """Put each record's outcome event on the bus; the ids of those not accepted."""
@@ -181,31 +188,6 @@ class TriggerQueue:
                 if entry.get("ErrorCode"):
                     logger.error("an outcome event was not accepted", extra=dict(entry))
                     not_accepted.add(one.message_id)
-        return not_accepted
-
-    def _defer(self, handled: Sequence[Handled]) -> set[str]:
-        """Send each record to the queue again, delayed; the ids of those not accepted."""
-        not_accepted: set[str] = set()
-        for chunk in _chunks(handled):
-            try:
-                answer = self._sqs.send_message_batch(
-                    QueueUrl=self._queue_url,
-                    Entries=[
-                        {
-                            "Id": str(n),
-                            "MessageBody": one.body,
-                            "DelaySeconds": min(MAX_DELAY_SECONDS, one.result.retry_after or 0),
-                        }
-                        for n, one in enumerate(chunk)
-                    ],
-                )
-            except (ClientError, BotoCoreError):
-                logger.exception("the queue did not accept the deferred records")
-                not_accepted |= {one.message_id for one in chunk}
-                continue
-            not_accepted |= {
-                chunk[int(failed["Id"])].message_id for failed in answer.get("Failed", [])
-            }
         return not_accepted
 
 

@@ -26,14 +26,13 @@ is still too large raises SegmentCallTooLargeError.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue
 
 from p4f import __version__
-from p4f.forwarding import ForwardingError, identifying_fields
+from p4f.forwarding import PoisonRecordError, encode_json, identifying_fields
 from p4f.models import Campaign, Payout, Ping, Respondent, Response
 
 if TYPE_CHECKING:
@@ -46,8 +45,8 @@ _MAX_MESSAGE_ID_CHARS = 99
 _CONTEXT: dict[str, JsonValue] = {"library": {"name": "p4f-bridge", "version": __version__}}
 
 
-class SegmentCallTooLargeError(ForwardingError):
-    """A call is over Segment's 32 KB even without its large properties."""
+class SegmentCallTooLargeError(PoisonRecordError):
+    """A call is over Segment's 32 KB even without its large properties: it never fits."""
 
 
 def event_name(event_type: str) -> str:
@@ -161,7 +160,7 @@ def _properties(
 
 def _fitted(call: dict[str, Any], event_id: str) -> bytes:
     """The call encoded within MAX_CALL_BYTES, its largest properties dropped if need be."""
-    encoded = _encode(call)
+    encoded = encode_json(call)
     properties: dict[str, JsonValue] = dict(call.get("properties", {}))
     kept = identifying_fields(properties)
     dropped: list[JsonValue] = []
@@ -173,16 +172,12 @@ def _fitted(call: dict[str, Any], event_id: str) -> bytes:
                 f"without its large properties, more than the {MAX_CALL_BYTES} Segment takes "
                 "in a call; it cannot be sent"
             )
-        largest = max(droppable, key=lambda name: len(_encode(properties[name])))
+        largest = max(droppable, key=lambda name: len(encode_json(properties[name])))
         del properties[largest]
         dropped.append(largest)
         trimmed = properties | {"truncated": True, "truncated_properties": dropped}
-        encoded = _encode(call | {"properties": trimmed})
+        encoded = encode_json(call | {"properties": trimmed})
     return encoded
-
-
-def _encode(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _iso(when: datetime) -> str:

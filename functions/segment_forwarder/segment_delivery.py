@@ -5,16 +5,17 @@
                        record's calls (identify and track) always in the same request
     SegmentForwarder   sends each request with basic auth (user: the write key). An answer
                        that is not 2xx fails exactly the records of that request; after a
-                       429 the batch's later requests are not sent. Nothing is retried here:
-                       SQS delivers failed records again, and Segment drops the calls it
-                       already has by messageId.
+                       429 the batch's later requests are not sent, and the records of the
+                       429 and after are deferred (sent to the queue again for after its
+                       Retry-After). Nothing is retried here: SQS delivers failed records
+                       again, and Segment drops the calls it already has by messageId.
 
     SegmentError (ForwardingError)   Segment did not take a request
-    ├── SegmentRateLimitedError      429
+    ├── SegmentRateLimitedError      429 (deferred)
     ├── SegmentUnavailableError      5xx, time-out or lost connection
     └── SegmentRejectedError         400 (invalid JSON, too large) or another 4xx
-    (and segment_calls' SegmentCallTooLargeError for one event, p4f.forwarding's
-    SecretUnavailableError and OutOfTimeError for the rest)
+    (and segment_calls' SegmentCallTooLargeError, a poison record, for one event;
+    p4f.forwarding's SecretUnavailableError and OutOfTimeError for the rest)
 
 The write key never appears in a message, a log line or a repr.
 """
@@ -28,15 +29,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
-from segment_calls import SegmentCallTooLargeError, calls_for
+from segment_calls import calls_for
 
 from p4f import settings as env_readers
-from p4f.forwarding import Deadline, ForwardingError, OutOfTimeError, read_secret
-from p4f.retries import retry_after
+from p4f.forwarding import DeferrableError, ForwardingError, OutOfTimeError, read_secret
+from p4f.retries import Deadline, retry_after
 from p4f.secrets import KeySecret
 
 if TYPE_CHECKING:
-    from p4f.forwarding import QueuedEvent
+    from p4f.forwarding import Prepared, QueuedEvent
 
 MAX_REQUEST_BYTES = 500_000
 """Segment's 500 KB a request, read as 1,000-byte KB (the stricter reading). A batch of 10
@@ -48,6 +49,8 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 @dataclass(frozen=True)
 class Settings:
     segment_secret_arn: str
+    queue_url: str
+    """The forwarder's own queue, where deferred records go."""
     endpoint: str
     """https://api.segment.io, or https://events.eu1.segmentapis.com for an EU workspace."""
     send_personal_data: bool
@@ -56,6 +59,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
             segment_secret_arn=env_readers.required(env, "SEGMENT_SECRET_ARN"),
+            queue_url=env_readers.required(env, "SEGMENT_QUEUE_URL"),
             endpoint=env_readers.required(env, "SEGMENT_ENDPOINT").rstrip("/"),
             send_personal_data=env_readers.boolean(
                 env, "SEGMENT_SEND_PERSONAL_DATA", default=False
@@ -67,8 +71,8 @@ class SegmentError(ForwardingError):
     """Segment did not take a request."""
 
 
-class SegmentRateLimitedError(SegmentError):
-    """Segment answered 429."""
+class SegmentRateLimitedError(SegmentError, DeferrableError):
+    """Segment answered 429 (to this request or an earlier one of the batch): deferred."""
 
 
 class SegmentUnavailableError(SegmentError):
@@ -145,18 +149,17 @@ class SegmentForwarder:
         self._max_request_bytes = max_request_bytes
         self._clock = clock
 
-    def forward(self, batch: Sequence[QueuedEvent], seconds: float) -> dict[str, ForwardingError]:
+    def prepare(self, queued: QueuedEvent) -> list[bytes]:
+        """The event's calls, encoded."""
+        return calls_for(queued, personal_data=self._personal_data)
+
+    def forward(
+        self, batch: Sequence[Prepared[list[bytes]]], seconds: float
+    ) -> dict[str, ForwardingError]:
         """Send the events' calls within `seconds`; the failures by SQS message id."""
         deadline = Deadline(seconds, self._clock)
         failures: dict[str, ForwardingError] = {}
-        records: list[tuple[str, list[bytes]]] = []
-        for queued in batch:
-            try:
-                records.append(
-                    (queued.message_id, calls_for(queued, personal_data=self._personal_data))
-                )
-            except SegmentCallTooLargeError as exc:
-                failures[queued.message_id] = exc
+        records = [(item.message_id, item.content) for item in batch]
         after_429: SegmentRateLimitedError | None = None
         for request in pack_requests(records, self._max_request_bytes):
             failure = self._failure_of(request, deadline, after_429)
@@ -173,7 +176,8 @@ class SegmentForwarder:
         request of the batch, it is not sent."""
         if after_429 is not None:
             return SegmentRateLimitedError(
-                f"not sent: Segment rate-limited an earlier request of this batch ({after_429})"
+                f"not sent: Segment rate-limited an earlier request of this batch ({after_429})",
+                after_429.retry_after,
             )
         try:
             self._send(request, deadline)
@@ -205,9 +209,8 @@ class SegmentForwarder:
             ) from exc
         status = answer.status_code
         if status == 429:
-            raise SegmentRateLimitedError(
-                f"Segment answered 429, Retry-After {retry_after(answer):g}s"
-            )
+            wait = retry_after(answer)
+            raise SegmentRateLimitedError(f"Segment answered 429, Retry-After {wait:g}s", wait)
         if status >= 500:
             raise SegmentUnavailableError(f"Segment answered HTTP {status}")
         if not answer.is_success:

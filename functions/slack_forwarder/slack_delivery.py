@@ -3,22 +3,32 @@
     SlackSecret     where messages go, from Secrets Manager: {"webhook_url": "..."} or
                     {"bot_token": "xoxb-...", "channel": "C..."}; never logged, never in a repr
     SlackForwarder  one message per event, in the batch's order, as Slack asks:
+                    - each event is claimed in the Slack ledger (p4f.dedupe, the receiver's
+                      claim protocol, in a table of its own) before its message goes, and
+                      completed once Slack took it: a redelivered event is not posted again;
+                      one another invocation is posting is deferred;
                     - requests at least `send_interval` apart, retries included (Slack allows
                       about one message a second per channel);
                     - a 429's Retry-After is waited out while the invocation has time for the
-                      wait and one more attempt; otherwise that record fails, and so does every
-                      record until the pause is over, unsent, in this invocation and the next
-                      ones of the container (going on after a 429 risks the app being
-                      disabled);
-                    - 5xx answers, time-outs and lost connections are retried with backoff,
-                      then the record fails;
+                      wait and one more attempt; otherwise that record is deferred (sent to
+                      the queue again for after the pause), and so is every record until
+                      the pause is over, unsent, in this invocation and the next ones of the
+                      container (going on after a 429 risks the app being disabled);
+                    - 5xx answers and requests that never left (no connection) are retried
+                      with backoff, then the record fails;
+                    - a request Slack got but did not answer in time may have been posted: it
+                      is not sent again in this invocation; the record fails and SQS brings
+                      it back (the one way a message can be posted twice);
                     - a destination Slack refuses (invalid_auth, no_service, ...) is read from
                       Secrets Manager again, once per message, in case it was rotated.
     Failed records come back from SQS; after the queue's maxReceiveCount they wait in its DLQ.
 
     SlackError (ForwardingError)   Slack did not post the message
-    ├── SlackRateLimitedError      429 for longer than the invocation can wait
-    ├── SlackUnavailableError      5xx, time-out or lost connection, after the retries
+    ├── SlackRateLimitedError      429 for longer than the invocation can wait (deferred)
+    ├── SlackBusyError             another invocation is posting the event (deferred)
+    ├── SlackUnavailableError      5xx, or no connection, after the retries
+    ├── SlackAnswerLostError       Slack got the request but did not answer in time
+    ├── SlackLedgerError           the Slack ledger (DynamoDB) did not answer
     └── SlackRejectedError         Slack refused the message or the destination (its error code)
     (and p4f.forwarding's SecretUnavailableError when the Slack secret cannot be used)
 
@@ -36,15 +46,24 @@ from urllib.parse import urlsplit
 
 import httpx
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 from slack_messages import DEFAULT_DASHBOARD_URL, DashboardLinks, SlackMessage, render
 
 from p4f import settings as env_readers
-from p4f.forwarding import Deadline, ForwardingError, OutOfTimeError, read_secret
-from p4f.retries import RetryPolicy, retry_after
+from p4f.dedupe import ClaimOutcome
+from p4f.forwarding import (
+    DeferrableError,
+    ForwardingError,
+    OutOfTimeError,
+    encode_json,
+    read_secret,
+)
+from p4f.retries import Deadline, RetryPolicy, retry_after
 from p4f.secrets import CachedSecret, SecretFormatError
 
 if TYPE_CHECKING:
-    from p4f.forwarding import QueuedEvent
+    from p4f.dedupe import DeliveryLedger
+    from p4f.forwarding import Prepared, QueuedEvent
 
 logger = Logger(child=True)
 
@@ -70,11 +89,31 @@ _DESTINATION_ERRORS = frozenset(
 _CHANNEL_ERRORS = frozenset(
     {"channel_not_found", "not_in_channel", "channel_is_archived", "is_archived"}
 )
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
+"""Failures before Slack had the whole request: safe to send again at once."""
+LEDGER_TARGET = "slack"
+"""What the Slack ledger records as the target that took an event."""
+LEDGER_TTL_SECONDS = 21 * 24 * 3600
+"""How long the Slack ledger remembers an event: longer than a record can live in the queue
+(4 days) and in its dead-letter queue (14 days) before it is moved back."""
 
 
 @dataclass(frozen=True)
 class Settings:
     slack_secret_arn: str
+    ledger_table: str
+    """The Slack ledger: which events were posted (key `id`, TTL `expires_at`)."""
+    queue_url: str
+    """The forwarder's own queue, where deferred records go."""
     slack_api_url: str
     dashboard_url: str
     containers: int
@@ -84,6 +123,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
             slack_secret_arn=env_readers.required(env, "SLACK_SECRET_ARN"),
+            ledger_table=env_readers.required(env, "SLACK_LEDGER_TABLE"),
+            queue_url=env_readers.required(env, "SLACK_QUEUE_URL"),
             slack_api_url=(env_readers.optional(env, "SLACK_API_URL") or DEFAULT_API_URL).rstrip(
                 "/"
             ),
@@ -96,16 +137,24 @@ class SlackError(ForwardingError):
     """Slack did not post the message."""
 
 
-class SlackRateLimitedError(SlackError):
-    """Slack answered 429 for longer than the invocation can wait."""
+class SlackRateLimitedError(SlackError, DeferrableError):
+    """Slack answered 429 for longer than the invocation can wait: deferred."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+
+class SlackBusyError(SlackError, DeferrableError):
+    """Another invocation is posting the event (it holds its claim): deferred."""
 
 
 class SlackUnavailableError(SlackError):
-    """Slack answered 5xx, or no answer came in time, after the retries."""
+    """Slack answered 5xx, or could not be reached, after the retries."""
+
+
+class SlackAnswerLostError(SlackError):
+    """Slack got the request and did not answer in time: the message may have been posted."""
+
+
+class SlackLedgerError(SlackError):
+    """The Slack ledger did not answer, so the event was not posted."""
 
 
 class SlackRejectedError(SlackError):
@@ -179,6 +228,7 @@ class SlackForwarder:
         self,
         secret: SlackSecret,
         http: httpx.Client,
+        ledger: DeliveryLedger,
         *,
         api_url: str = DEFAULT_API_URL,
         links: DashboardLinks | None = None,
@@ -188,6 +238,7 @@ class SlackForwarder:
     ) -> None:
         self._secret = secret
         self._http = http
+        self._ledger = ledger
         self._api_url = api_url
         self._links = links or DashboardLinks()
         self._timing = timing or SlackTiming()
@@ -197,24 +248,69 @@ class SlackForwarder:
         self._quiet_until = 0.0
         """After a 429: no request before this time (self._clock's)."""
 
-    def forward(self, batch: Sequence[QueuedEvent], seconds: float) -> dict[str, ForwardingError]:
+    def prepare(self, queued: QueuedEvent) -> SlackMessage:
+        """The event's message."""
+        return render(queued, self._links)
+
+    def forward(
+        self, batch: Sequence[Prepared[SlackMessage]], seconds: float
+    ) -> dict[str, ForwardingError]:
         """Post a message for each event within `seconds`; the failures by SQS message id."""
         deadline = Deadline(seconds, self._clock)
         failures: dict[str, ForwardingError] = {}
-        for queued in batch:
+        for item in batch:
             pause = max(0.0, self._quiet_until - self._clock())
             if pause and not deadline.allows(pause + self._timing.request_timeout):
-                failures[queued.message_id] = SlackRateLimitedError(
+                failures[item.message_id] = SlackRateLimitedError(
                     f"not sent: Slack asked for a pause after a 429 that lasts {pause:g}s more, "
                     "longer than this invocation can wait",
                     pause,
                 )
                 continue
             try:
-                self._deliver(render(queued, self._links), deadline)
+                self._post_once(item.queued.event.id, item.content, deadline)
             except ForwardingError as exc:
-                failures[queued.message_id] = exc
+                failures[item.message_id] = exc
         return failures
+
+    def _post_once(self, event_id: str, message: SlackMessage, deadline: Deadline) -> None:
+        """Post the event's message, unless the ledger says it was posted."""
+        try:
+            claim = self._ledger.claim(event_id, deadline.remaining())
+        except (ClientError, BotoCoreError) as exc:
+            raise SlackLedgerError(
+                f"the Slack ledger did not answer ({type(exc).__name__}); not posted"
+            ) from exc
+        if claim.outcome is ClaimOutcome.DUPLICATE:
+            logger.info("already posted to Slack: not posted again", extra={"event_id": event_id})
+            return
+        if claim.outcome is ClaimOutcome.BUSY:
+            raise SlackBusyError(
+                "another invocation is posting this event now", max(1.0, claim.retry_after)
+            )
+        try:
+            self._deliver(message, deadline)
+        except SlackAnswerLostError:
+            # The claim is kept: it lapses when this invocation ends, so that no copy of the
+            # event is posted in this one; SQS brings the record back later.
+            raise
+        except ForwardingError:
+            self._release(event_id)
+            raise
+        try:
+            self._ledger.complete(event_id, {LEDGER_TARGET}, deadline)
+        except (ClientError, BotoCoreError):
+            logger.exception(
+                "posted, but not recorded in the Slack ledger: a redelivery would post it again",
+                extra={"event_id": event_id},
+            )
+
+    def _release(self, event_id: str) -> None:
+        try:
+            self._ledger.release(event_id, ())
+        except (ClientError, BotoCoreError):
+            # The claim lapses when this invocation ends; the record comes back later.
+            logger.exception("could not release the event's claim", extra={"event_id": event_id})
 
     def _deliver(self, message: SlackMessage, deadline: Deadline) -> None:
         failures = rate_limit_waits = 0
@@ -275,21 +371,25 @@ class SlackForwarder:
         if remaining <= 0:
             raise OutOfTimeError("the invocation's time ran out before the message was sent")
         body: dict[str, Any] = {**message, "unfurl_links": False, "unfurl_media": False}
+        headers = {"Content-Type": "application/json; charset=utf-8"}
         if isinstance(destination, IncomingWebhook):
-            url, headers = destination.url, {}
+            url = destination.url
         else:
             url = f"{self._api_url}/chat.postMessage"
-            headers = {"Authorization": f"Bearer {destination.token}"}
+            headers["Authorization"] = f"Bearer {destination.token}"
             body["channel"] = destination.channel
         timeout = min(self._timing.request_timeout, remaining)
         try:
-            answer = self._http.post(url, json=body, headers=headers, timeout=timeout)
-        except httpx.TimeoutException as exc:
-            raise SlackUnavailableError(
-                f"Slack did not answer within {timeout:.1f}s ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
+            answer = self._http.post(
+                url, content=encode_json(body), headers=headers, timeout=timeout
+            )
+        except _NOT_SENT as exc:
             raise SlackUnavailableError(f"could not reach Slack ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise SlackAnswerLostError(
+                f"Slack did not answer within {timeout:.1f}s ({type(exc).__name__}); the "
+                "message may have been posted, so it is not sent again in this invocation"
+            ) from exc
         finally:
             self._last_sent = self._clock()
         check_answer(answer, webhook=isinstance(destination, IncomingWebhook))

@@ -17,8 +17,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from p4f import settings as env_readers
 from p4f.dedupe import ClaimOutcome
-from p4f.fanout import MAX_EVENT_BYTES, FanOutError, InvalidEventError, ReceivedEvent
+from p4f.fanout import (
+    MAX_EVENT_BYTES,
+    FanOutError,
+    InvalidEventError,
+    ReceivedEvent,
+    UnpublishableEventError,
+)
 from p4f.function_url import error_answer, success_answer
+from p4f.retries import Deadline
 from p4f.secrets import SecretError
 from p4f.signing import (
     DEFAULT_TOLERANCE_SECONDS,
@@ -41,6 +48,8 @@ logger = Logger(child=True)
 # A rotated signing secret is looked up again at most this often, however many forged
 # deliveries arrive.
 _SECRET_RECHECK_SECONDS = 60.0
+_ANSWER_MARGIN_SECONDS = 3.0
+"""Time kept for the last ledger write (one AWS call, retried by botocore) and the answer."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,20 @@ class WebhookReceiver:
 
     def receive(self, request: HttpRequest, hold_seconds: float) -> Reception:
         """Handle one delivery; `hold_seconds` is how long this invocation may still run."""
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        try:
+            event = ReceivedEvent.parse(request.body)
+            self._fanout.check(event)
+        except InvalidEventError as exc:
+            return rejection(400, str(exc))
+        except UnpublishableEventError as exc:
+            return rejection(exc.status, f"the event can never be published: {exc}")
+        return self._publish_once(event, hold_seconds)
+
+    def _refusal(self, request: HttpRequest) -> Reception | None:
+        """Why the request is refused before its body is read (None: it is Pay4Feedback's)."""
         if request.method != "POST":
             return rejection(405, "only POST is accepted", {"Allow": "POST"})
         if len(request.body) > MAX_EVENT_BYTES:
@@ -121,11 +144,7 @@ class WebhookReceiver:
             logger.exception("the signing secret cannot be read")
             reply = error_answer(500, "the receiver cannot check signatures now; retry later")
             return Reception(Outcome.FAILED, reply, reason=str(exc))
-        try:
-            event = ReceivedEvent.parse(request.body)
-        except InvalidEventError as exc:
-            return rejection(400, str(exc))
-        return self._publish_once(event, hold_seconds)
+        return None
 
     def _verify(self, request: HttpRequest) -> None:
         """Raise a SignatureVerificationError unless a configured secret signed the body."""
@@ -141,6 +160,8 @@ class WebhookReceiver:
         def answer(outcome: Outcome, reply: dict[str, Any], reason: str | None = None) -> Reception:
             return Reception(outcome, reply, event.id, event.type, reason)
 
+        deadline = Deadline(hold_seconds - _ANSWER_MARGIN_SECONDS)
+
         try:
             claim = self._ledger.claim(event.id, hold_seconds)
         except (ClientError, BotoCoreError) as exc:
@@ -154,8 +175,8 @@ class WebhookReceiver:
             reason = "another delivery of this event is being processed"
             return answer(Outcome.BUSY, error_answer(409, f"{reason}; retry later"), reason)
         try:
-            self._fanout.publish(
-                event, skip=claim.done, before_next=partial(self._record, event.id)
+            done = self._fanout.publish(
+                event, skip=claim.done, before_next=partial(self._record, event.id, deadline)
             )
         except FanOutError as exc:
             self._release(event.id, exc.accepted | claim.done)
@@ -163,18 +184,19 @@ class WebhookReceiver:
             reply = error_answer(503, f"{exc.target} did not take the event; retry later")
             return answer(Outcome.FAILED, reply, str(exc))
         try:
-            self._ledger.complete(event.id)
+            self._ledger.complete(event.id, done, deadline)
         except (ClientError, BotoCoreError):
-            # Published but not marked: still a 2xx, since the event is stored; no retry
-            # will come (the sender gets its 2xx) and the claim lapses on its own.
+            # Published but not marked: still a 2xx, since the event is stored. The sender
+            # does not retry a 2xx; a delivery of the event once the claim has lapsed (a
+            # second subscription, a lost answer) would publish to the last target again.
             logger.exception("could not mark the event published in the idempotency table")
         return answer(
             Outcome.ACCEPTED, success_answer(200, {"event_id": event.id, "duplicate": False})
         )
 
-    def _record(self, event_id: str, target: str) -> None:
+    def _record(self, event_id: str, deadline: Deadline, target: str) -> None:
         try:
-            self._ledger.record_done(event_id, target)
+            self._ledger.record_done(event_id, target, deadline)
         except (ClientError, BotoCoreError):
             # Only a crash before the next target answers would make this matter.
             logger.exception("could not record the target that took the event")

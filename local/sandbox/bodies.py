@@ -56,10 +56,13 @@ def _amount(value: object) -> Decimal:
     except InvalidOperation:
         raise invalid from None
     # is_finite first: comparing a NaN raises.
-    if not (amount.is_finite() and amount > 0) or amount != amount.quantize(_CENT):
+    if not (amount.is_finite() and amount > 0):
         raise invalid
+    # Before quantizing: a 400-digit amount has no room for cents in the decimal context.
     if amount >= _MAX_AMOUNT:
         raise _rule(f"must be less than {_MAX_AMOUNT}")
+    if amount != amount.quantize(_CENT):
+        raise invalid
     return amount.quantize(_CENT)
 
 

@@ -236,6 +236,16 @@ def test_unknown_route_wrong_method_and_non_object_body(api: httpx.Client) -> No
         ),
         (
             "/campaigns",
+            {"name": "x", "reward": {"amount": "1" + "0" * 400, "currency": "USD"}},
+            "reward.amount: must be less than 1000000",
+        ),
+        (
+            "/campaigns",
+            {"name": "x", "reward": {"amount": "1e400", "currency": "USD"}},
+            "reward.amount: must be less than 1000000",
+        ),
+        (
+            "/campaigns",
             {"name": "x", "reward": {"amount": "5", "currency": "DOLLARS"}},
             "reward.currency: must be a 3-letter ISO 4217 code",
         ),

@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -18,10 +18,17 @@ from segment_delivery import SegmentForwarder
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.recording import Fault, FaultKind
-from local.sample_events import EVENTS_DIR, catalogue_event, forwarder_record
+from local.sample_events import EVENTS_DIR
 from local.segment_receiver import MAX_REQUEST_BYTES, LocalSegment
+from p4f.deferral import Deferral
 from p4f.models import EventType
-from tests.conftest import LoadFunction
+from tests.conftest import (
+    LONE_SURROGATE_ANSWERS,
+    LoadFunction,
+    between_two_events,
+    nested_record,
+    own_record,
+)
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:segment-forwarder"
 EMAIL = b"ana@example.com"
@@ -35,6 +42,16 @@ class Forwarder:
     app: Any
     """The loaded functions/segment_forwarder/app.py."""
     segment: LocalSegment
+    sent_back: list[dict[str, Any]] = field(default_factory=list)
+    """The SendMessageBatch entries of deferred records."""
+
+    def __post_init__(self) -> None:
+        sqs = boto3.client("sqs")
+        sqs.meta.events.register(
+            "provide-client-params.sqs.SendMessageBatch",
+            lambda params, **_: self.sent_back.extend(params["Entries"]),
+        )
+        self.app.deferral = Deferral(self.app.settings.queue_url, boto3_client=sqs)
 
     def handle(self, records: list[dict[str, Any]], *, seconds: float = 30) -> list[str]:
         """Run the handler on a batch; the ids of the records it reports failed."""
@@ -46,11 +63,8 @@ class Forwarder:
         return len(self.segment.requests)
 
 
-def record(event_type: EventType, message_id: str, **data: Any) -> dict[str, Any]:
-    """A record of a catalogue event with an id of its own (its type's sample id + message id)."""
-    body = catalogue_event(event_type, **data)
-    body["id"] = f"{body['id']}-{message_id}"
-    return forwarder_record(body, queue_arn=QUEUE_ARN, message_id=message_id)
+def record(event_type: EventType | str, message_id: str, **data: Any) -> dict[str, Any]:
+    return own_record(event_type, message_id, queue_arn=QUEUE_ARN, **data)
 
 
 def event_id(sqs_record: dict[str, Any]) -> str:
@@ -78,9 +92,15 @@ def start(load_function: LoadFunction, segment: LocalSegment, **env: str) -> For
     arn = boto3.client("secretsmanager").create_secret(Name="p4f/segment", SecretString=value)[
         "ARN"
     ]
+    queue_url = boto3.client("sqs").create_queue(QueueName="segment-forwarder")["QueueUrl"]
     app: Any = load_function(
         "segment_forwarder",
-        {"SEGMENT_SECRET_ARN": arn, "SEGMENT_ENDPOINT": segment.url + "/"} | env,  # type: ignore[attr-defined]
+        {
+            "SEGMENT_SECRET_ARN": arn,
+            "SEGMENT_QUEUE_URL": queue_url,
+            "SEGMENT_ENDPOINT": segment.url + "/",  # type: ignore[attr-defined]
+        }
+        | env,
     )
     app.forwarder = SegmentForwarder(  # as app.py builds it, with a short time-out
         app.write_key,
@@ -136,7 +156,11 @@ def test_the_app_as_built_at_init_sends_with_its_own_clients(
         )["ARN"]
         app = load_function(
             "segment_forwarder",
-            {"SEGMENT_SECRET_ARN": arn, "SEGMENT_ENDPOINT": segment.url},  # type: ignore[attr-defined]
+            {
+                "SEGMENT_SECRET_ARN": arn,
+                "SEGMENT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/segment",
+                "SEGMENT_ENDPOINT": segment.url,  # type: ignore[attr-defined]
+            },
         )
         context = LocalLambdaContext("segment-forwarder", timeout_seconds=30)
         answer = app.lambda_handler(sqs_event(batch([EventType.PAYOUT_COMPLETED])), context)
@@ -163,17 +187,43 @@ def test_with_personal_data_allowed_identify_calls_carry_the_email_in_the_same_r
 
 
 @pytest.mark.parametrize(
-    ("fault", "status"),
-    [(FaultKind.RATE_LIMITED, 429), (FaultKind.SERVER_ERROR, 500), (FaultKind.HANG, 504)],
+    ("fault", "status"), [(FaultKind.SERVER_ERROR, 500), (FaultKind.HANG, 504)]
 )
-def test_a_429_500_or_time_out_fails_exactly_the_records_of_that_request(
+def test_a_500_or_time_out_fails_exactly_the_records_of_that_request(
     forwarder: Forwarder, fault: FaultKind, status: int
 ) -> None:
     records = batch(TEN)
-    forwarder.segment.inject(Fault(fault, retry_after=5))
+    forwarder.segment.inject(Fault(fault))
     assert forwarder.handle(records) == ids(records)
     assert [r.status for r in forwarder.segment.requests] == [status]  # not retried here
     assert forwarder.segment.calls() == []
+    assert forwarder.sent_back == []
+
+
+def test_a_429_defers_the_records_of_that_request_for_its_retry_after(
+    forwarder: Forwarder,
+) -> None:
+    records = batch(TEN)
+    forwarder.segment.inject(Fault(FaultKind.RATE_LIMITED, retry_after=5))
+    assert forwarder.handle(records) == []  # deferred: none counted towards the DLQ
+    assert [r.status for r in forwarder.segment.requests] == [429]
+    assert [e["MessageBody"] for e in forwarder.sent_back] == [r["body"] for r in records]
+    assert {e["DelaySeconds"] for e in forwarder.sent_back} == {5}
+
+
+def test_a_lone_surrogate_is_sent_as_the_replacement_character(personal: Forwarder) -> None:
+    records = between_two_events(
+        record(EventType.RESPONSE_SUBMITTED, "m-1", answers=LONE_SURROGATE_ANSWERS)
+    )
+    assert personal.handle(records) == []
+    [request] = personal.segment.requests
+    assert request.accepted
+    assert "Love it \ufffd".encode() in request.body
+
+
+def test_a_record_nested_too_deeply_is_poison_alone(forwarder: Forwarder) -> None:
+    assert forwarder.handle(between_two_events(nested_record(QUEUE_ARN))) == ["m-deep"]
+    assert len(forwarder.segment.calls()) == 2
 
 
 def test_a_batch_over_500_kb_is_split_and_each_request_stands_on_its_own(
@@ -198,8 +248,9 @@ def test_after_a_429_the_batchs_later_requests_are_not_sent(personal: Forwarder)
     answers = [{"question_id": "q", "prompt": "Why?", "value": "word " * 5_800}]
     records = batch([EventType.RESPONSE_SUBMITTED] * 20, answers=answers)
     personal.segment.inject(Fault(FaultKind.RATE_LIMITED, retry_after=5))
-    assert personal.handle(records) == ids(records)
+    assert personal.handle(records) == []
     assert personal.requests_sent() == 1
+    assert len(personal.sent_back) == 20  # every record, deferred past the pause
 
 
 def test_poison_and_oversized_records_fail_and_the_rest_go_in_one_request(
@@ -263,8 +314,8 @@ def test_logs_and_metrics_count_events_and_never_hold_the_write_key_or_email(
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
     counts = [{k: v for k, v in e.items() if k.startswith("Events")} for e in emitted]
     assert counts == [
-        {"EventsForwarded": [4.0], "EventsFailed": [1.0]},
-        {"EventsForwarded": [0.0], "EventsFailed": [2.0]},
+        {"EventsForwarded": [4.0], "EventsDeferred": [0.0], "EventsFailed": [1.0]},
+        {"EventsForwarded": [0.0], "EventsDeferred": [0.0], "EventsFailed": [2.0]},
     ]
     logged = json.dumps(lines) + json.dumps(emitted)
     assert personal.segment.write_key not in logged

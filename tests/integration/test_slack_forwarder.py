@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -13,17 +14,26 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from slack_delivery import SlackForwarder, SlackSecret, SlackTiming
-from slack_messages import DashboardLinks
+from slack_delivery import SlackSecret, SlackTiming
 
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.recording import Fault, FaultKind
 from local.sample_events import EVENTS_DIR
 from local.slack_receiver import LocalSlack
+from local.template import Template
+from p4f.deferral import DEFERRED_SINCE, Deferral
 from p4f.models import EventType
 from p4f.retries import RetryPolicy
-from tests.conftest import FakeTime, LoadFunction, queued_record
+from tests.conftest import (
+    LONE_SURROGATE_ANSWERS,
+    FakeTime,
+    LoadFunction,
+    between_two_events,
+    nested_record,
+    own_record,
+    queued_record,
+)
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:slack-forwarder"
 CHANNEL = "C0LOCAL0001"
@@ -43,17 +53,22 @@ class Forwarder:
     slack: LocalSlack
     secret_arn: str
     fake: FakeTime = field(default_factory=FakeTime)
+    sent_back: list[dict[str, Any]] = field(default_factory=list)
+    """The SendMessageBatch entries of deferred records."""
 
     def __post_init__(self) -> None:
-        self.app.forwarder = SlackForwarder(
-            SlackSecret(self.secret_arn, clock=self.fake.clock),
-            self.app.http,
-            api_url=self.app.settings.slack_api_url,
-            links=DashboardLinks(self.app.settings.dashboard_url),
-            timing=FAST,
-            clock=self.fake.clock,
-            sleep=self.fake.sleep,
+        # The forwarder as app.py built it, with short time-outs, waiting on the fake clock.
+        forwarder = self.app.forwarder
+        forwarder._secret = SlackSecret(self.secret_arn, clock=self.fake.clock)
+        forwarder._timing = FAST
+        forwarder._clock = self.fake.clock
+        forwarder._sleep = self.fake.sleep
+        sqs = boto3.client("sqs")
+        sqs.meta.events.register(
+            "provide-client-params.sqs.SendMessageBatch",
+            lambda params, **_: self.sent_back.extend(params["Entries"]),
         )
+        self.app.deferral = Deferral(self.app.settings.queue_url, boto3_client=sqs)
 
     def handle(self, records: list[dict[str, Any]], *, seconds: float = 30) -> list[str]:
         """Run the handler on a batch; the ids of the records it reports failed."""
@@ -69,9 +84,28 @@ class Forwarder:
     def statuses(self) -> list[int]:
         return [request.status for request in self.slack.requests]
 
+    def deferred(self) -> list[dict[str, Any]]:
+        """The records sent back to the forwarder's queue: body, delay, attributes."""
+        return [
+            {
+                "body": entry["MessageBody"],
+                "delay": entry["DelaySeconds"],
+                "attributes": {k: v["StringValue"] for k, v in entry["MessageAttributes"].items()},
+            }
+            for entry in self.sent_back
+        ]
+
+    def forget_claims(self) -> None:
+        """Time passes: every claim of an earlier invocation has lapsed."""
+        self.app.forwarder._ledger._clock = lambda: time.time() + 3600
+
+
+def record(event_type: EventType | str, message_id: str, **data: Any) -> dict[str, Any]:
+    return own_record(event_type, message_id, queue_arn=QUEUE_ARN, **data)
+
 
 def batch(*types: EventType) -> list[dict[str, Any]]:
-    return [queued_record(event_type, f"m-{i}") for i, event_type in enumerate(types)]
+    return [record(event_type, f"m-{i}") for i, event_type in enumerate(types)]
 
 
 def ids(records: list[dict[str, Any]]) -> list[str]:
@@ -96,10 +130,16 @@ def load(load_function: LoadFunction, slack: LocalSlack, secret: dict[str, str])
     arn = boto3.client("secretsmanager").create_secret(
         Name="p4f/slack", SecretString=json.dumps(secret)
     )["ARN"]
+    boto3.client("dynamodb").create_table(
+        **Template.load().table_definition("SlackLedgerTable", "slack-ledger")
+    )
+    queue_url = boto3.client("sqs").create_queue(QueueName="slack-forwarder")["QueueUrl"]
     return load_function(
         "slack_forwarder",
         {
             "SLACK_SECRET_ARN": arn,
+            "SLACK_LEDGER_TABLE": "slack-ledger",
+            "SLACK_QUEUE_URL": queue_url,
             "SLACK_API_URL": slack.url + "/api",  # type: ignore[attr-defined]
             "P4F_DASHBOARD_URL": "https://dashboard.example",
         },
@@ -173,14 +213,18 @@ def test_a_429_is_waited_out_when_the_invocation_has_time(forwarder: Forwarder) 
     assert forwarder.fake.sleeps == [3.0, 1.0]  # Retry-After, then the pacing
 
 
-def test_a_429_the_invocation_cannot_wait_out_fails_it_and_every_later_record_unsent(
+def test_a_429_the_invocation_cannot_wait_out_defers_it_and_every_later_record_unsent(
     forwarder: Forwarder,
 ) -> None:
     records = batch(*[EventType.REWARD_APPROVED] * 5)
     forwarder.slack.inject(Fault(FaultKind.RATE_LIMITED, retry_after=30), after=2)
-    assert forwarder.handle(records, seconds=10) == ids(records[2:])
+    assert forwarder.handle(records, seconds=10) == []  # deferred: no failure counted
     assert forwarder.statuses() == [200, 200, 429]  # not one more request after the 429
     assert 30.0 not in forwarder.fake.sleeps
+    deferred = forwarder.deferred()
+    assert [json.loads(d["body"]) for d in deferred] == [json.loads(r["body"]) for r in records[2:]]
+    assert {d["delay"] for d in deferred} == {30}
+    assert all(DEFERRED_SINCE in d["attributes"] for d in deferred)
 
 
 def test_the_pause_a_429_asks_for_holds_for_the_containers_next_invocations(
@@ -188,33 +232,102 @@ def test_the_pause_a_429_asks_for_holds_for_the_containers_next_invocations(
 ) -> None:
     records = batch(*[EventType.REWARD_APPROVED] * 4)
     forwarder.slack.inject(Fault(FaultKind.RATE_LIMITED, retry_after=30))
-    assert forwarder.handle(records[:2], seconds=10) == ids(records[:2])
+    assert forwarder.handle(records[:2], seconds=10) == []
     forwarder.fake.sleep(20)  # new events arrive 20 s later: Slack's pause has 10 s to go
-    assert forwarder.handle(records[2:], seconds=5) == ids(records[2:])
+    assert forwarder.handle(records[2:], seconds=5) == []
     assert forwarder.statuses() == [429]
+    assert [d["delay"] for d in forwarder.deferred()] == [30, 30, 10, 10]
     assert forwarder.handle(records[2:], seconds=30) == []  # this one can wait the 10 s
     assert forwarder.statuses() == [429, 200, 200]
     assert forwarder.fake.sleeps[-2:] == [10.0, 1.0]
 
 
-def test_a_429_that_keeps_coming_fails_the_message_after_the_allowed_waits(
+def test_a_429_that_keeps_coming_defers_the_message_after_the_allowed_waits(
     forwarder: Forwarder,
 ) -> None:
     records = batch(EventType.REWARD_APPROVED, EventType.PAYOUT_COMPLETED)
     forwarder.slack.inject(Fault(FaultKind.RATE_LIMITED, retry_after=2), times=3)
-    assert forwarder.handle(records) == ids(records[:1])
+    assert forwarder.handle(records) == []
     # The next message waits out the last Retry-After before it goes.
     assert forwarder.statuses() == [429, 429, 429, 200]
     assert forwarder.fake.sleeps == [2.0, 2.0, 2.0]
+    assert [json.loads(d["body"]) for d in forwarder.deferred()] == [json.loads(records[0]["body"])]
 
 
-def test_5xx_and_time_outs_are_retried_with_backoff(forwarder: Forwarder) -> None:
-    forwarder.slack.inject(Fault(FaultKind.SERVER_ERROR))
-    forwarder.slack.inject(Fault(FaultKind.HANG))
+def test_5xx_are_retried_with_backoff(forwarder: Forwarder) -> None:
+    forwarder.slack.inject(Fault(FaultKind.SERVER_ERROR), times=2)
     assert forwarder.handle(batch(EventType.REWARD_REJECTED)) == []
-    assert forwarder.statuses() == [500, 504, 200]  # 504: the hang the client gave up on
+    assert forwarder.statuses() == [500, 500, 200]
     assert len(forwarder.slack.messages()) == 1
     assert forwarder.fake.sleeps == [1.0, 1.0]  # backoff (0.1 s, 0.2 s) inside the pacing
+
+
+@pytest.mark.parametrize("fault", [FaultKind.HANG, FaultKind.SLOW])
+def test_a_post_slack_did_not_answer_in_time_is_not_sent_again_in_the_invocation(
+    forwarder: Forwarder, fault: FaultKind
+) -> None:
+    records = batch(EventType.REWARD_APPROVED, EventType.PAYOUT_COMPLETED)
+    forwarder.slack.inject(Fault(fault))
+    assert forwarder.handle(records) == ids(records[:1])  # SQS brings it back later
+    assert len(forwarder.slack.requests) == 2  # one each: the first was not sent again
+    posted = 2 if fault is FaultKind.SLOW else 1
+    assert len(forwarder.slack.messages()) == posted
+    # A copy of the event in this invocation's time (a redelivery, a duplicate) waits too.
+    assert forwarder.handle([record(EventType.REWARD_APPROVED, "m-0")]) == []
+    assert len(forwarder.slack.requests) == 2
+    # Once this invocation's claim has lapsed, the redelivery posts it: the one window.
+    forwarder.forget_claims()
+    assert forwarder.handle(records[:1]) == []
+    assert len(forwarder.slack.messages()) == posted + 1
+
+
+def test_a_redelivered_event_is_not_posted_again(forwarder: Forwarder) -> None:
+    records = batch(EventType.REWARD_APPROVED, EventType.PAYOUT_COMPLETED)
+    assert forwarder.handle(records) == []
+    forwarder.forget_claims()
+    again = [record(EventType.REWARD_APPROVED, "m-0"), record(EventType.PAYOUT_COMPLETED, "m-1")]
+    again[0]["messageId"] = "m-redelivered"
+    assert forwarder.handle(again) == []
+    assert len(forwarder.slack.requests) == 2
+
+
+def test_an_event_twice_in_a_batch_is_posted_once(forwarder: Forwarder) -> None:
+    first = record(EventType.PAYOUT_FAILED, "m-0")
+    copy = record(EventType.PAYOUT_FAILED, "m-0") | {"messageId": "m-copy"}
+    assert forwarder.handle([first, copy]) == []
+    assert len(forwarder.slack.messages()) == 1
+
+
+def test_an_event_another_invocation_is_posting_is_deferred(forwarder: Forwarder) -> None:
+    records = batch(EventType.REWARD_APPROVED)
+    event_id = json.loads(records[0]["body"])["detail"]["id"]
+    forwarder.app.forwarder._ledger.claim(event_id, hold_seconds=20)
+    assert forwarder.handle(records) == []
+    assert forwarder.slack.requests == []
+    [deferred] = forwarder.deferred()
+    assert 19 <= deferred["delay"] <= 21
+
+
+def test_a_ledger_that_does_not_answer_fails_the_records_unposted(forwarder: Forwarder) -> None:
+    boto3.client("dynamodb").delete_table(TableName="slack-ledger")
+    records = batch(EventType.REWARD_APPROVED, EventType.PAYOUT_COMPLETED)
+    assert forwarder.handle(records) == ids(records)
+    assert forwarder.slack.requests == []
+
+
+def test_a_lone_surrogate_is_posted_as_the_replacement_character(forwarder: Forwarder) -> None:
+    records = between_two_events(
+        record(EventType.RESPONSE_SUBMITTED, "m-1", answers=LONE_SURROGATE_ANSWERS)
+    )
+    assert forwarder.handle(records) == []
+    assert len(forwarder.slack.requests) == 3  # one each: nothing posted twice
+    posted = json.dumps(forwarder.slack.messages()[1], ensure_ascii=False)
+    assert "Love it \ufffd" in posted
+
+
+def test_a_record_nested_too_deeply_is_poison_alone(forwarder: Forwarder) -> None:
+    assert forwarder.handle(between_two_events(nested_record(QUEUE_ARN))) == ["m-deep"]
+    assert len(forwarder.slack.messages()) == 2
 
 
 def test_a_backoff_longer_than_the_pacing_is_waited_in_full(forwarder: Forwarder) -> None:
@@ -324,12 +437,12 @@ def test_logs_and_metrics_name_events_never_the_webhook_url_or_token(
     assert outcomes["m-0"]["event_type"] == "reward_approved"
     assert outcomes["m-1"]["error"] == "SlackUnavailableError"
     assert outcomes["m-1"]["reason"] == "Slack answered HTTP 500"
-    assert "the record will end in the dead-letter queue" in outcomes["m-poison"]["message"]
+    assert "will end in the dead-letter queue" in outcomes["m-poison"]["message"]
     assert any("trying again in 2.0s" in line["message"] for line in lines)
 
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
     [counts] = [{k: v for k, v in e.items() if k.startswith("Events")} for e in emitted]
-    assert counts == {"EventsForwarded": [1.0], "EventsFailed": [2.0]}
+    assert counts == {"EventsForwarded": [1.0], "EventsDeferred": [0.0], "EventsFailed": [2.0]}
 
     logged = json.dumps(lines) + json.dumps(emitted)
     for secret in (forwarder.slack.webhook_path.rsplit("/", 1)[1], forwarder.slack.bot_token):
@@ -346,6 +459,9 @@ def test_the_settings_need_the_secret_arn(load_function: LoadFunction) -> None:
 def test_each_container_waits_as_many_seconds_as_there_are_containers(
     load_function: LoadFunction,
 ) -> None:
+    env = {"SLACK_LEDGER_TABLE": "t", "SLACK_QUEUE_URL": "https://sqs.example/q"}
     with mock_aws():
-        app = load_function("slack_forwarder", {"SLACK_SECRET_ARN": "arn", "SLACK_CONTAINERS": "2"})
+        app = load_function(
+            "slack_forwarder", {"SLACK_SECRET_ARN": "arn", "SLACK_CONTAINERS": "2"} | env
+        )
     assert app.timing.send_interval == 2.0

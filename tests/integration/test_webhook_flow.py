@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import httpx
 import pytest
 
 from local.asgi_server import ThreadedAsgiServer
@@ -19,6 +20,7 @@ from local.sandbox import SandboxAdmin, running_sandbox
 from local.template import Template
 from p4f.client import Pay4FeedbackClient
 from p4f.models import EventType, PayoutStatus
+from p4f.signing import delivery_headers
 from tests.conftest import LoadFunction
 
 if TYPE_CHECKING:
@@ -167,3 +169,11 @@ def test_a_delivery_that_fails_is_retried_by_the_sender_and_lands_once(stack: St
     assert {a.status_code for a in attempts} >= {503, 200}
     assert {a.event_id for a in attempts} == {ping["detail"]["id"]}  # the same event retried
     assert len(stack.consume(stack.fanout_url, expected=1)) == 1
+
+
+def test_a_signed_body_that_is_not_utf8_gets_the_receivers_400_over_http(stack: Stack) -> None:
+    body = b'{"id": "evt_bad", "type": "ping", "note": "\xff\xfe"}'
+    headers = delivery_headers(body, SIGNING_SECRET, event_id="evt_bad", event_type="ping")
+    answer = httpx.post(stack.receiver_url, content=body, headers=headers, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "the body is not JSON"

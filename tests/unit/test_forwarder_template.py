@@ -35,10 +35,10 @@ def test_the_default_event_types_are_the_catalogue_but_the_noisy_ones(
     assert set(types) == set(EventType) - left_out
 
 
-@pytest.mark.parametrize("name", FORWARDERS)
-def test_every_forwarder_resource_exists_only_when_it_is_switched_on(name: str) -> None:
+@pytest.mark.parametrize(("name", "count"), [("Slack", 9), ("Segment", 8)])
+def test_every_forwarder_resource_exists_only_when_it_is_switched_on(name: str, count: int) -> None:
     resources = {lid: r for lid, r in TEMPLATE.body["Resources"].items() if lid.startswith(name)}
-    assert len(resources) == 8
+    assert len(resources) == count  # Slack's ledger table is the ninth
     assert {r["Condition"] for r in resources.values()} == {f"{name}ForwarderEnabled"}
     assert TEMPLATE.body["Conditions"][f"{name}ForwarderEnabled"] == {
         "Fn::Equals": [ref(f"Enable{name}Forwarder"), "true"]
@@ -121,11 +121,27 @@ def test_the_function_gets_batches_of_ten_and_reports_partial_failures(
 
 
 @pytest.mark.parametrize("name", FORWARDERS)
-def test_the_function_may_read_its_secret_and_poll_its_queue_and_nothing_else(name: str) -> None:
+def test_the_function_may_read_its_secret_and_poll_and_refill_its_queue_and_nothing_else(
+    name: str,
+) -> None:
     function = TEMPLATE.properties(f"{name}ForwarderFunction")
+    queue = {"QueueName": get_att(f"{name}ForwarderQueue", "QueueName")}
+    ledger = [
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"],
+                    "Resource": get_att("SlackLedgerTable", "Arn"),
+                }
+            ]
+        }
+    ]
     assert function["Policies"] == [
         {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": ref(f"{name}SecretArn")}},
-        {"SQSPollerPolicy": {"QueueName": get_att(f"{name}ForwarderQueue", "QueueName")}},
+        *(ledger if name == "Slack" else []),
+        {"SQSPollerPolicy": queue},
+        {"SQSSendMessagePolicy": queue},  # deferred records, and only to its own queue
     ]
     assert "Events" not in function  # a SAM SQS event would add a policy on every queue
     # It logs to its own group, made before it (so nothing it logs can make the group first).
@@ -141,12 +157,21 @@ def environment(name: str) -> dict[str, Any]:
 
 def test_the_functions_environment_is_what_their_settings_read() -> None:
     slack = environment("Slack")
-    assert slack == {"SLACK_SECRET_ARN": ref("SlackSecretArn"), "SLACK_CONTAINERS": "2"}
-    SlackSettings.from_env(
-        {"SLACK_SECRET_ARN": "arn:aws:secretsmanager:x", "SLACK_CONTAINERS": "2"}
-    )
+    assert slack == {
+        "SLACK_SECRET_ARN": ref("SlackSecretArn"),
+        "SLACK_LEDGER_TABLE": ref("SlackLedgerTable"),
+        "SLACK_QUEUE_URL": ref("SlackForwarderQueue"),
+        "SLACK_CONTAINERS": "2",
+    }
+    SlackSettings.from_env(dict.fromkeys(slack, "2"))
     segment = environment("Segment")
-    assert set(segment) == {"SEGMENT_SECRET_ARN", "SEGMENT_ENDPOINT", "SEGMENT_SEND_PERSONAL_DATA"}
+    assert set(segment) == {
+        "SEGMENT_SECRET_ARN",
+        "SEGMENT_QUEUE_URL",
+        "SEGMENT_ENDPOINT",
+        "SEGMENT_SEND_PERSONAL_DATA",
+    }
+    assert segment["SEGMENT_QUEUE_URL"] == ref("SegmentForwarderQueue")
     assert segment["SEGMENT_SEND_PERSONAL_DATA"] == ref("SegmentSendPersonalData")
     assert TEMPLATE.body["Parameters"]["SegmentSendPersonalData"]["Default"] == "false"
     SegmentSettings.from_env(dict.fromkeys(segment, "true"))
@@ -166,5 +191,20 @@ def test_slack_paces_each_container_by_how_many_the_queue_runs_at_once() -> None
     mapping = TEMPLATE.properties("SlackForwarderEventSource")
     containers = environment("Slack")["SLACK_CONTAINERS"]
     assert int(containers) == mapping["ScalingConfig"]["MaximumConcurrency"]
-    settings = SlackSettings.from_env({"SLACK_SECRET_ARN": "arn", "SLACK_CONTAINERS": containers})
+    settings = SlackSettings.from_env(
+        {
+            "SLACK_SECRET_ARN": "arn",
+            "SLACK_LEDGER_TABLE": "t",
+            "SLACK_QUEUE_URL": "q",
+            "SLACK_CONTAINERS": containers,
+        }
+    )
     assert settings.containers == 2
+
+
+def test_the_slack_ledger_is_keyed_by_event_id_and_expires() -> None:
+    table = TEMPLATE.properties("SlackLedgerTable")
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"] == {"SSEEnabled": True}

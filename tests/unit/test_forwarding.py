@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from moto import mock_aws
 
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record
 from local.sample_events import catalogue_event, forwarder_record
+from p4f.deferral import DEFERRED_SINCE, Deferral
 from p4f.forwarding import (
     SAFETY_MARGIN_SECONDS,
-    Deadline,
+    DeferrableError,
     ForwardingError,
     OutOfTimeError,
     PoisonRecordError,
+    Prepared,
     QueuedEvent,
+    encode_json,
     forward_batch,
     identifying_fields,
     read_record,
 )
 from p4f.models import EVENT_DATA_MODELS, EventType
+from p4f.retries import Deadline
 from tests.conftest import FakeTime
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:forwarder"
@@ -118,20 +124,31 @@ def test_the_deadline_counts_down_on_its_clock_and_never_goes_negative() -> None
 
 
 class ScriptedForwarder:
-    """A forwarder that fails the events whose ids it is given, and notes what it got."""
+    """A forwarder that fails the events whose ids it is given, and notes what it got; its
+    `prepare` is the event's JSON, or what `prepare` says."""
 
-    def __init__(self, failing: Mapping[str, ForwardingError] | None = None) -> None:
+    def __init__(
+        self,
+        failing: Mapping[str, ForwardingError] | None = None,
+        prepare: Callable[[QueuedEvent], bytes] | None = None,
+    ) -> None:
         self.failing = dict(failing or {})
-        self.batches: list[list[QueuedEvent]] = []
+        self.batches: list[list[Prepared[bytes]]] = []
         self.seconds: list[float] = []
+        self._prepare = prepare or (lambda queued: encode_json(queued.event.data))
 
-    def forward(self, batch: Sequence[QueuedEvent], seconds: float) -> dict[str, ForwardingError]:
+    def prepare(self, queued: QueuedEvent) -> bytes:
+        return self._prepare(queued)
+
+    def forward(
+        self, batch: Sequence[Prepared[bytes]], seconds: float
+    ) -> dict[str, ForwardingError]:
         self.batches.append(list(batch))
         self.seconds.append(seconds)
         return {
-            item.message_id: self.failing[item.event.id]
+            item.message_id: self.failing[item.queued.event.id]
             for item in batch
-            if item.event.id in self.failing
+            if item.queued.event.id in self.failing
         }
 
 
@@ -172,7 +189,11 @@ def test_failed_and_poison_records_are_reported_and_the_rest_forwarded(
     [batch] = forwarder.batches
     assert [item.message_id for item in batch] == ["m-ok", "m-failed"]  # poison never reaches it
     assert 30 - SAFETY_MARGIN_SECONDS - 1 < forwarder.seconds[0] <= 30 - SAFETY_MARGIN_SECONDS
-    assert metric_values(metrics) == {"EventsForwarded": [1.0], "EventsFailed": [2.0]}
+    assert metric_values(metrics) == {
+        "EventsForwarded": [1.0],
+        "EventsDeferred": [0.0],
+        "EventsFailed": [2.0],
+    }
 
     logged = {r.message_id: r for r in caplog.records if hasattr(r, "message_id")}
     assert logged["m-ok"].levelname == "INFO"
@@ -190,4 +211,114 @@ def test_a_batch_that_fails_entirely_is_answered_not_raised(metrics: Metrics) ->
         event, LocalLambdaContext("forwarder", timeout_seconds=5), ScriptedForwarder(), metrics
     )
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
-    assert metric_values(metrics) == {"EventsForwarded": [0.0], "EventsFailed": [2.0]}
+    assert metric_values(metrics) == {
+        "EventsForwarded": [0.0],
+        "EventsDeferred": [0.0],
+        "EventsFailed": [2.0],
+    }
+
+
+def nested(depth: int) -> str:
+    """An EventBridge event whose detail's data is `depth` arrays deep."""
+    body = json.dumps(catalogue_event(EventType.PING) | {"data": "deep"})
+    return bus_event("deep").replace('"deep"', body.replace('"deep"', "[" * depth + "]" * depth))
+
+
+@pytest.mark.parametrize(
+    ("depth", "reason"),
+    [(300, "not a Pay4Feedback event"), (100_000, "nested too deeply to be read")],
+)
+def test_json_too_deep_for_the_models_or_the_parser_is_poison(depth: int, reason: str) -> None:
+    with pytest.raises(PoisonRecordError, match=reason):
+        read_record(SQSRecord(raw_record(nested(depth))))
+
+
+def test_an_integer_python_cannot_read_is_poison() -> None:
+    body = bus_event(catalogue_event(EventType.PING) | {"n": "N"}).replace('"N"', "9" * 5000)
+    with pytest.raises(PoisonRecordError, match="not JSON Python can read"):
+        read_record(SQSRecord(raw_record(body)))
+
+
+@pytest.mark.parametrize("event_id", ["", "evt_" + "x" * 2_045, "evt_\x01", "evt_\ud83d"])
+def test_an_event_id_that_cannot_key_the_ledger_is_poison(event_id: str) -> None:
+    body = catalogue_event(EventType.PING) | {"id": event_id}
+    with pytest.raises(PoisonRecordError, match=r"1 to 2048 fit|which AWS does not take"):
+        read_record(SQSRecord(raw_record(bus_event(body))))
+
+
+def test_an_event_the_forwarder_cannot_prepare_is_poison_alone(metrics: Metrics) -> None:
+    good, bad = catalogue_event(EventType.REWARD_APPROVED), catalogue_event(EventType.PAYOUT_FAILED)
+
+    def prepare(queued: QueuedEvent) -> bytes:
+        if queued.event.id == bad["id"]:
+            raise RecursionError("maximum recursion depth exceeded")
+        return b"ok"
+
+    forwarder = ScriptedForwarder(prepare=prepare)
+    event = sqs_event([record_of(good, "m-good"), record_of(bad, "m-bad")])
+    answer = forward_batch(event, LocalLambdaContext("f", 30), forwarder, metrics)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+    [batch] = forwarder.batches
+    assert [(item.message_id, item.content) for item in batch] == [("m-good", b"ok")]
+
+
+def test_encode_json_replaces_a_lone_surrogate_and_keeps_real_characters() -> None:
+    assert encode_json({"a": "Love it \ud83d", "b": "\U0001f600 é"}) == (
+        '{"a":"Love it \ufffd","b":"\U0001f600 é"}'.encode()
+    )
+    assert encode_json(["\udc00\ud83d"]) == '["\ufffd\ufffd"]'.encode()
+
+
+@pytest.fixture
+def queue() -> Iterator[str]:
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="forwarder")[
+            "QueueUrl"
+        ]
+
+
+def test_a_deferrable_failure_goes_back_to_the_queue_delayed_and_is_not_failed(
+    metrics: Metrics, queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    paused, failed = catalogue_event(EventType.PAYOUT_FAILED), catalogue_event(EventType.PING)
+    forwarder = ScriptedForwarder(
+        {paused["id"]: DeferrableError("a pause", 30), failed["id"]: OutOfTimeError("late")}
+    )
+    records = [record_of(paused, "m-paused"), record_of(failed, "m-failed")]
+    deferral = Deferral(queue, clock=lambda: 1_000.0)
+    answer = forward_batch(
+        sqs_event(records), LocalLambdaContext("f", 30), forwarder, metrics, deferral
+    )
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-failed"}]}
+    assert metric_values(metrics) == {
+        "EventsForwarded": [0.0],
+        "EventsDeferred": [1.0],
+        "EventsFailed": [1.0],
+    }
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    counts = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
+    logged = {r.message_id: r for r in caplog.records if hasattr(r, "message_id")}
+    assert logged["m-paused"].delay_seconds == 30  # type: ignore[attr-defined]
+    assert "deferred" in logged["m-paused"].message
+
+
+def test_without_a_deferral_a_deferrable_failure_fails(metrics: Metrics) -> None:
+    paused = catalogue_event(EventType.PAYOUT_FAILED)
+    forwarder = ScriptedForwarder({paused["id"]: DeferrableError("a pause", 30)})
+    event = sqs_event([record_of(paused, "m-paused")])
+    answer = forward_batch(event, LocalLambdaContext("f", 30), forwarder, metrics)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-paused"}]}
+
+
+def test_a_record_deferred_for_a_day_fails_instead(metrics: Metrics, queue: str) -> None:
+    paused = catalogue_event(EventType.PAYOUT_FAILED)
+    forwarder = ScriptedForwarder({paused["id"]: DeferrableError("a pause", 30)})
+    record = record_of(paused, "m-old")
+    record["messageAttributes"] = {DEFERRED_SINCE: {"stringValue": "1000.0", "dataType": "String"}}
+    deferral = Deferral(queue, clock=lambda: 1_000.0 + 24 * 3600 + 1)
+    answer = forward_batch(
+        sqs_event([record]), LocalLambdaContext("f", 30), forwarder, metrics, deferral
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-old"}]}

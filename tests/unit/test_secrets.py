@@ -14,6 +14,7 @@ from p4f.secrets import (
     SecretAccessError,
     SecretFormatError,
     SecretNotFoundError,
+    SecretsManagerUnavailableError,
     SigningSecrets,
     TriggerToken,
 )
@@ -82,6 +83,17 @@ def test_access_denied_says_which_permission_is_missing() -> None:
 
     with pytest.raises(SecretAccessError, match="secretsmanager:GetSecretValue"):
         ApiKeySecret("p4f/key", boto3_client=Denied()).get()  # type: ignore[arg-type]
+
+
+def test_secrets_manager_not_answering_is_a_secret_error_to_retry() -> None:
+    class TimingOut:
+        def get_secret_value(self, SecretId: str) -> None:
+            from botocore.exceptions import ReadTimeoutError
+
+            raise ReadTimeoutError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com")
+
+    with pytest.raises(SecretsManagerUnavailableError, match=r"\(ReadTimeoutError\); retry later"):
+        SigningSecrets("p4f/signing", boto3_client=TimingOut()).get()  # type: ignore[arg-type]
 
 
 def test_the_value_is_not_in_the_repr(secretsmanager: SecretsManagerClient) -> None:

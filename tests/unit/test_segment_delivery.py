@@ -35,11 +35,19 @@ def test_a_write_key_in_another_form_says_which_form_works(
 
 
 def test_the_settings_read_the_endpoint_and_the_personal_data_switch() -> None:
-    env = {"SEGMENT_SECRET_ARN": "arn", "SEGMENT_ENDPOINT": "https://events.eu1.segmentapis.com/"}
-    assert Settings.from_env(env) == Settings("arn", "https://events.eu1.segmentapis.com", False)
+    env = {
+        "SEGMENT_SECRET_ARN": "arn",
+        "SEGMENT_QUEUE_URL": "q",
+        "SEGMENT_ENDPOINT": "https://events.eu1.segmentapis.com/",
+    }
+    assert Settings.from_env(env) == Settings(
+        "arn", "q", "https://events.eu1.segmentapis.com", False
+    )
     allowed = Settings.from_env(env | {"SEGMENT_SEND_PERSONAL_DATA": "true"})
     assert allowed.send_personal_data is True
     with pytest.raises(ConfigurationError, match="SEGMENT_ENDPOINT is not set"):
+        Settings.from_env({"SEGMENT_SECRET_ARN": "arn", "SEGMENT_QUEUE_URL": "q"})
+    with pytest.raises(ConfigurationError, match="SEGMENT_QUEUE_URL is not set"):
         Settings.from_env({"SEGMENT_SECRET_ARN": "arn"})
     with pytest.raises(
         ConfigurationError, match="SEGMENT_SEND_PERSONAL_DATA must be true or false"

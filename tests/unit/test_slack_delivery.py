@@ -74,14 +74,13 @@ def test_destinations_keep_their_secrets_out_of_their_repr() -> None:
 
 
 def test_the_settings_default_to_slacks_api_and_the_dashboard() -> None:
-    settings = Settings.from_env({"SLACK_SECRET_ARN": "arn:secret"})
-    assert settings == Settings("arn:secret", DEFAULT_API_URL, DEFAULT_DASHBOARD_URL, containers=1)
+    needed = {"SLACK_SECRET_ARN": "arn:secret", "SLACK_LEDGER_TABLE": "t", "SLACK_QUEUE_URL": "q"}
+    settings = Settings.from_env(needed)
+    assert settings == Settings(
+        "arn:secret", "t", "q", DEFAULT_API_URL, DEFAULT_DASHBOARD_URL, containers=1
+    )
     local = Settings.from_env(
-        {
-            "SLACK_SECRET_ARN": "a",
-            "SLACK_API_URL": "http://127.0.0.1:9/api/",
-            "P4F_DASHBOARD_URL": "d",
-        }
+        needed | {"SLACK_API_URL": "http://127.0.0.1:9/api/", "P4F_DASHBOARD_URL": "d"}
     )
     assert (local.slack_api_url, local.dashboard_url) == ("http://127.0.0.1:9/api", "d")
 

@@ -33,6 +33,8 @@ def test_tracing_patches_boto_calls_but_not_httpx() -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "P4fBridge",
         "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
         "SLACK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:p4f/slack-AbCdEf",
+        "SLACK_LEDGER_TABLE": "slack-ledger",
+        "SLACK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/slack-forwarder",
     }
     completed = subprocess.run(  # noqa: S603 (this interpreter, a fixed probe)
         [sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, check=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,7 +62,11 @@ class Bridge:
         headers: dict[str, str] | None = None,
         base64_encoded: bool = False,
     ) -> dict[str, Any]:
-        event = json.loads(body) if body.startswith(b"{") else {}
+        try:
+            event = json.loads(body)
+        except (ValueError, RecursionError):  # the receiver is to find out
+            event = {}
+        event = event if isinstance(event, dict) else {}
         sent = delivery_headers(
             body,
             secret,
@@ -456,3 +461,216 @@ def test_an_unreadable_signing_secret_answers_500_without_detail(bridge: Bridge)
     assert answer["statusCode"] == 500
     assert "p4f/webhook-signing" not in answer["body"]
     assert bridge.on_queue() == []
+
+
+# --- bodies the bridge can never publish, and what it does with them (issue 12) ---------
+
+
+def compact_event(event_id: str = "evt_1", **extra: Any) -> bytes:
+    """webhook_event without its spacing: deep nesting stays small."""
+    return json.dumps(json.loads(webhook_event(event_id, **extra)), separators=(",", ":")).encode()
+
+
+def test_a_lone_surrogate_is_published_as_received(bridge: Bridge) -> None:
+    # A client that cut an emoji in half: valid JSON, ASCII on the wire.
+    body = webhook_event(data={"answers": [{"value": "Love it \ud83d"}]})
+    assert b"\\ud83d" in body
+    assert bridge.deliver(body)["statusCode"] == 200
+    [on_bus] = bridge.on_bus()
+    assert on_bus["detail"]["data"]["answers"][0]["value"] == "Love it \ud83d"
+    [message] = bridge.on_queue()
+    assert message["Body"] == body.decode()
+
+
+def test_json_nested_past_eventbridges_limit_is_refused_with_422(bridge: Bridge) -> None:
+    def nested(depth: int) -> bytes:  # the event is level 1, data 2, then the arrays
+        return compact_event(data={"x": "deep"}).replace(b'"deep"', b"[" * depth + b"]" * depth)
+
+    for depth in (999, 10_000, 100_000):
+        answer = bridge.deliver(nested(depth))
+        assert answer["statusCode"] == 422, depth
+        assert "nested deeper than 1000 levels" in body_of(answer)["error"]
+    assert bridge.deliver(nested(998))["statusCode"] == 200
+    assert len(bridge.on_bus()) == 1
+
+
+@pytest.mark.parametrize("created_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_created_at_eventbridge_cannot_carry_publishes_at_the_time_of_receipt(
+    bridge: Bridge, created_at: str
+) -> None:
+    answer = bridge.deliver(webhook_event(created_at=created_at))
+    assert answer["statusCode"] == 200
+    [on_bus] = bridge.on_bus()
+    assert on_bus["detail"]["created_at"] == created_at  # the body is untouched
+    assert on_bus["time"].startswith(str(time.gmtime().tm_year))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            webhook_event(event_id="evt_" + "x" * 2_045),
+            "the event id is 2049 bytes; 1 to 2048 fit the idempotency table's key",
+        ),
+        (
+            webhook_event(event_type="t" * 129),
+            "the event type is 129 characters; EventBridge takes at most 128 as a detail-type",
+        ),
+        (
+            webhook_event(data={"amount": 10**400}),
+            "a number EventBridge cannot hold",
+        ),
+        (
+            webhook_event(data={"amount": 9_223_372_036_854_775_808}),
+            "a number EventBridge cannot hold",
+        ),
+        (
+            webhook_event(data={"ratio": 1.5}).replace(b"1.5", b"1e400"),
+            "the body holds 1e400, a number EventBridge cannot hold",
+        ),
+        (
+            webhook_event(data={"note": "not a character \uffff"}).replace(
+                b"\\uffff", "\uffff".encode()
+            ),
+            "U+FFFF, which SQS does not accept",
+        ),
+    ],
+)
+def test_an_event_aws_would_refuse_for_ever_gets_422_and_nothing_is_stored(
+    bridge: Bridge, body: bytes, expected: str
+) -> None:
+    answer = bridge.deliver(body)
+    assert answer["statusCode"] == 422
+    assert expected in body_of(answer)["error"]
+    assert bridge.on_bus() == []
+    assert bridge.on_queue() == []
+    table = bridge.app.receiver._ledger._table
+    assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []
+
+
+def test_the_largest_int64_is_still_published(bridge: Bridge) -> None:
+    assert bridge.deliver(webhook_event(data={"n": 2**63 - 1, "m": -(2**63)}))["statusCode"] == 200
+
+
+def test_an_entry_over_eventbridges_size_is_refused_with_413(bridge: Bridge) -> None:
+    short = compact_event()
+    body = compact_event(padding="x" * (1_000_000 - len(short) - len(',"padding":""')))
+    assert len(body) == 1_000_000  # the largest body, too large with source and detail-type
+    answer = bridge.deliver(body)
+    assert answer["statusCode"] == 413
+    assert "EventBridge takes at most 1000000 bytes" in body_of(answer)["error"]
+
+
+def test_a_message_over_sqs_size_with_its_attributes_is_refused_with_413(
+    load_function: LoadFunction,
+) -> None:
+    with mock_aws():
+        sqs_only = make_bridge(load_function, EVENT_BUS_NAME="")
+        answer = sqs_only.deliver(webhook_event(tenant_id="t" * 600_000))
+        assert answer["statusCode"] == 413
+        assert "SQS takes at most 1048576 bytes" in body_of(answer)["error"]
+        assert sqs_only.on_queue() == []
+
+
+def test_what_only_eventbridge_refuses_goes_to_an_sqs_only_queue(
+    load_function: LoadFunction,
+) -> None:
+    with mock_aws():
+        sqs_only = make_bridge(load_function, EVENT_BUS_NAME="")
+        assert sqs_only.deliver(webhook_event(event_type="t" * 129))["statusCode"] == 200
+        assert len(sqs_only.on_queue()) == 1
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json_and_get_400(bridge: Bridge, literal: bytes) -> None:
+    body = webhook_event(data={"score": 1}).replace(b'"score": 1', b'"score": ' + literal)
+    answer = bridge.deliver(body)
+    assert answer["statusCode"] == 400
+    assert "not JSON" in body_of(answer)["error"]
+    assert bridge.on_bus() == []
+
+
+def test_a_fifo_queue_gets_valid_ids_for_ids_sqs_would_refuse(load_function: LoadFunction) -> None:
+    with mock_aws():
+        fifo = make_bridge(load_function, fifo=True)
+        assert (
+            fifo.deliver(webhook_event("evt " + "x" * 200, tenant_id="tenant één"))["statusCode"]
+            == 200
+        )
+        [message] = fifo.sqs.receive_message(QueueUrl=fifo.queue_url, AttributeNames=["All"])[
+            "Messages"
+        ]
+        group, dedupe = (
+            message["Attributes"]["MessageGroupId"],
+            message["Attributes"]["MessageDeduplicationId"],
+        )
+        for sqs_id in (group, dedupe):
+            assert re.fullmatch(r"[!-~]{1,128}", sqs_id)
+
+
+# --- the fan-out queue recorded as done (issue 12, defect 5) -----------------------------
+
+
+def test_a_queue_send_whose_completion_was_throttled_is_not_sent_again(bridge: Bridge) -> None:
+    throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
+    ledger = bridge.app.receiver._ledger
+    real = ledger._dynamodb
+    refused: list[str] = []
+
+    class ThrottledOnce:
+        """The idempotency table, refusing the first write that marks the event published
+        (after botocore's own retries: the call fails)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def update_item(self, **kwargs: Any) -> Any:
+            if "COMPLETED" in str(kwargs.get("ExpressionAttributeValues")) and not refused:
+                refused.append(kwargs["UpdateExpression"])
+                raise throttled
+            return real.update_item(**kwargs)
+
+    ledger._dynamodb = ThrottledOnce()
+    body = webhook_event("evt_unmarked")
+    assert bridge.deliver(body)["statusCode"] == 200
+    assert refused
+    ledger._dynamodb = real
+    ledger._clock = lambda: time.time() + 30  # a redelivery, once any claim has lapsed
+    again = bridge.deliver(body)
+    assert body_of(again)["data"] == {"event_id": "evt_unmarked", "duplicate": True}
+    assert len(bridge.on_bus()) == 1
+    assert len(bridge.on_queue()) == 1
+
+
+def test_the_queue_target_is_recorded_with_the_completion(bridge: Bridge) -> None:
+    assert bridge.deliver(webhook_event("evt_both"))["statusCode"] == 200
+    item = boto3.client("dynamodb").get_item(
+        TableName="idempotency", Key={"id": {"S": "evt_both"}}
+    )["Item"]
+    assert item["status"]["S"] == "COMPLETED"
+    assert set(item["done"]["SS"]) == {"eventbridge", "sqs"}
+
+
+def test_a_claim_whose_answer_was_lost_is_taken_by_its_own_retry(bridge: Bridge) -> None:
+    ledger = bridge.app.receiver._ledger
+    real = ledger._dynamodb
+
+    class AnswerLostOnce:
+        """The idempotency table: the claim is written, its answer lost, and botocore sends
+        the same request again."""
+
+        lost = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def update_item(self, **kwargs: Any) -> Any:
+            if "IN_PROGRESS" in str(kwargs["ExpressionAttributeValues"]) and not self.lost:
+                self.lost = True
+                real.update_item(**kwargs)
+            return real.update_item(**kwargs)
+
+    ledger._dynamodb = AnswerLostOnce()
+    assert bridge.deliver(webhook_event("evt_lost_claim"))["statusCode"] == 200  # not 409
+    assert ledger._dynamodb.lost
+    assert len(bridge.on_bus()) == 1

@@ -1,41 +1,56 @@
-"""Which webhook events were already published: a ledger in DynamoDB keyed by event id.
+"""Which events were already delivered somewhere: a ledger in DynamoDB keyed by event id.
 
-Pay4Feedback redelivers an event (same `id`) until it gets a 2xx, for up to 3 days, so
-the receiver claims each id before publishing it:
+The one claim protocol of the bridge, for whatever must happen once per event although the
+event comes again: Pay4Feedback redelivers an event (same `id`) until it gets a 2xx, for up
+to 3 days, so the webhook receiver claims each id before publishing it; SQS and EventBridge
+deliver at least once, so the Slack forwarder claims each id before posting it.
 
-    claim     set {status: IN_PROGRESS, until: <end of this invocation>}, only if the id is
-              unknown, RELEASED, or IN_PROGRESS past its `until` (a crashed invocation)
+    claim     set {status: IN_PROGRESS, until: <end of this invocation>, holder: <a new
+              id>}, only if the id is unknown, RELEASED, or IN_PROGRESS past its `until`
+              (a crashed invocation); a claim whose answer was lost, and that botocore
+              sent again, finds its own holder and is taken, not "busy"
     record    add a target that took the event to `done`, before the next one is tried
-    complete  status COMPLETED: later deliveries of the id are duplicates
-    release   status RELEASED with the targets that did accept it: the sender's retry
-              claims it again and publishes only to the others (as after a crash: `done`
+    complete  status COMPLETED, with the targets that took it in `done`: later deliveries
+              of the id are duplicates
+    release   status RELEASED with the targets that did accept it: the next delivery
+              claims it again and sends only to the others (as after a crash: `done`
               outlives the invocation that wrote it)
 
-A delivery that finds the id IN_PROGRESS answers "busy" (409) and is retried by the sender,
-so two concurrent deliveries never both publish and neither can be lost. Records expire
-through the table's TTL attribute `expires_at`, well after the sender's last retry.
-This is Powertools' idempotency protocol, kept to two DynamoDB calls (three with both
-targets) and no extra imports.
+A delivery that finds the id IN_PROGRESS is "busy" (the receiver answers 409, the Slack
+forwarder defers the record), so two concurrent deliveries never both act and neither is
+lost. `record` and `complete` follow a side effect (a publish, a post): they are tried
+again after a failure while the caller's deadline allows, so that only the side effect's
+own call is an at-least-once window. Records expire through the table's TTL attribute
+`expires_at`, well after the last redelivery. This is Powertools' idempotency protocol,
+kept to two DynamoDB calls (three with two targets) and no extra imports.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from p4f.retries import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
 
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, UpdateItemInputTypeDef
+
+    from p4f.retries import Deadline
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 """A record outlives the sender's 3 days of retries by 4 days."""
+WRITE_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5)
+"""How a write that records a side effect is repeated (after botocore's own retries)."""
 
 
 class ClaimOutcome(StrEnum):
@@ -55,6 +70,8 @@ class Claim:
     outcome: ClaimOutcome
     done: frozenset[str] = frozenset()
     """Targets that accepted the event in an earlier, partly failed delivery."""
+    retry_after: float = 0.0
+    """Seconds until the holder's claim lapses (BUSY): by then it finished or died."""
 
 
 class DeliveryLedger:
@@ -67,15 +84,20 @@ class DeliveryLedger:
         *,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
+        write_retries: RetryPolicy = WRITE_RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._table = table_name
         self._dynamodb = dynamodb
         self._ttl = ttl_seconds
         self._clock = clock
+        self._write_retries = write_retries
+        self._sleep = sleep
 
     def claim(self, event_id: str, hold_seconds: float) -> Claim:
         """Take the event for this delivery for at most `hold_seconds` (its remaining time)."""
         now = self._clock()
+        holder = uuid.uuid4().hex
         try:
             # An update, not a put: the targets an earlier delivery recorded stay recorded,
             # even when that delivery died before it could release the claim.
@@ -83,16 +105,22 @@ class DeliveryLedger:
                 TableName=self._table,
                 Key={"id": {"S": event_id}},
                 UpdateExpression=(
-                    "SET #status = :in_progress, #until = :until, expires_at = :expires"
+                    "SET #status = :in_progress, #until = :until, #holder = :holder,"
+                    " expires_at = :expires"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(id) OR #status = :released"
                     " OR (#status = :in_progress AND #until < :now)"
                 ),
-                ExpressionAttributeNames={"#status": "status", "#until": "until"},
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#until": "until",
+                    "#holder": "holder",
+                },
                 ExpressionAttributeValues={
                     ":released": {"S": _Status.RELEASED},
                     ":in_progress": {"S": _Status.IN_PROGRESS},
+                    ":holder": {"S": holder},
                     ":now": {"N": str(math.floor(now))},
                     ":until": {"N": str(math.ceil(now + max(1.0, hold_seconds)))},
                     ":expires": {"N": str(math.ceil(now) + self._ttl)},
@@ -105,29 +133,46 @@ class DeliveryLedger:
                 raise
             # Moto and older endpoints may not return the item with the failure.
             returned: Any = exc.response.get("Item")
-            item: Mapping[str, Any] = returned or self._read(event_id)
-            completed = item.get("status", {}).get("S") == _Status.COMPLETED
-            return Claim(ClaimOutcome.DUPLICATE if completed else ClaimOutcome.BUSY)
-        claimed = answer.get("Attributes", {})
-        return Claim(ClaimOutcome.NEW, frozenset(claimed.get("done", {}).get("SS", [])))
+            return self._refusal(returned or self._read(event_id), holder, now)
+        return Claim(ClaimOutcome.NEW, _done(answer.get("Attributes", {})))
 
-    def record_done(self, event_id: str, target: str) -> None:
+    @staticmethod
+    def _refusal(item: Mapping[str, Any], holder: str, now: float) -> Claim:
+        """What an item that refused the claim means."""
+        status = item.get("status", {}).get("S")
+        if status == _Status.COMPLETED:
+            return Claim(ClaimOutcome.DUPLICATE)
+        if status == _Status.IN_PROGRESS and item.get("holder", {}).get("S") == holder:
+            return Claim(ClaimOutcome.NEW, _done(item))  # this claim, whose answer was lost
+        until = float(item.get("until", {}).get("N", now))
+        return Claim(ClaimOutcome.BUSY, retry_after=max(0.0, until - now))
+
+    def record_done(self, event_id: str, target: str, deadline: Deadline) -> None:
         """Remember that `target` took the event, before the next target is tried."""
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"id": {"S": event_id}},
-            UpdateExpression="ADD done :target",
-            ExpressionAttributeValues={":target": {"SS": [target]}},
+        self._write_after_side_effect(
+            {
+                "TableName": self._table,
+                "Key": {"id": {"S": event_id}},
+                "UpdateExpression": "ADD done :target",
+                "ExpressionAttributeValues": {":target": {"SS": [target]}},
+            },
+            deadline,
         )
 
-    def complete(self, event_id: str) -> None:
-        """Mark the event published: later deliveries are duplicates."""
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"id": {"S": event_id}},
-            UpdateExpression="SET #status = :completed REMOVE #until",
-            ExpressionAttributeNames={"#status": "status", "#until": "until"},
-            ExpressionAttributeValues={":completed": {"S": _Status.COMPLETED}},
+    def complete(self, event_id: str, done: Collection[str], deadline: Deadline) -> None:
+        """Mark the event delivered to `done` (every target): later deliveries are duplicates."""
+        self._write_after_side_effect(
+            {
+                "TableName": self._table,
+                "Key": {"id": {"S": event_id}},
+                "UpdateExpression": "SET #status = :completed REMOVE #until ADD done :done",
+                "ExpressionAttributeNames": {"#status": "status", "#until": "until"},
+                "ExpressionAttributeValues": {
+                    ":completed": {"S": _Status.COMPLETED},
+                    ":done": {"SS": sorted(done)},
+                },
+            },
+            deadline,
         )
 
     def release(self, event_id: str, done: Collection[str]) -> None:
@@ -146,8 +191,27 @@ class DeliveryLedger:
             },
         )
 
+    def _write_after_side_effect(self, request: UpdateItemInputTypeDef, deadline: Deadline) -> None:
+        """An idempotent update that records a side effect, tried again after a failure
+        while `deadline` allows the wait: a record that never lands means the side effect
+        may happen twice."""
+        for attempt in itertools.count(1):
+            try:
+                self._dynamodb.update_item(**request)
+                return
+            except (ClientError, BotoCoreError):
+                wait = self._write_retries.backoff(attempt)
+                if attempt >= self._write_retries.max_attempts or not deadline.allows(wait):
+                    raise
+                self._sleep(wait)
+
     def _read(self, event_id: str) -> dict[str, AttributeValueTypeDef]:
         answer = self._dynamodb.get_item(
             TableName=self._table, Key={"id": {"S": event_id}}, ConsistentRead=True
         )
         return dict(answer.get("Item", {}))
+
+
+def _done(item: Mapping[str, Any]) -> frozenset[str]:
+    """The targets an item records as having taken the event."""
+    return frozenset(item.get("done", {}).get("SS", []))

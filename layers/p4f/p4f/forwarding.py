@@ -9,13 +9,28 @@ publishing side):
     {"version": "0", "id": ..., "detail-type": <event type>, "source": "pay4feedback",
      "time": ..., ..., "detail": <the webhook event body>}
 
-`forward_batch` reads every record, hands the events to a `Forwarder`, and answers SQS
-with the records that were not delivered (`batchItemFailures`): SQS delivers those again,
-and after the queue's maxReceiveCount moves them to the dead-letter queue, whose alarm
-fires. Nothing is dropped, and one bad record does not make nine good ones go out twice.
+`forward_batch` is the one owner of what becomes of a record:
+
+    read       the record's event (`read_record`); a record that is not one is poison
+    prepare    the forwarder's `prepare`: what the service gets for the event (a message,
+               encoded calls); an event it cannot be put in that form (a ValueError,
+               TypeError or RecursionError) is poison too, alone: never its batch
+    forward    the forwarder's `forward`, with the prepared events and the time left
+    defer      a `DeferrableError` (a 429's pause, an event another invocation holds) sends
+               the record to its queue again with a delay (p4f.deferral): not a failure
+    answer     the records that were not delivered (`batchItemFailures`): SQS delivers
+               those again, and after the queue's maxReceiveCount moves them to the
+               dead-letter queue, whose alarm fires
+
+Nothing is dropped, one bad record does not make nine good ones go out twice, and a pause
+does not push healthy records towards the dead-letter queue. `encode_json` is the one
+encoder of what the services are sent.
 
     ForwardingError             an event was not delivered; its record is reported failed
-    ├── PoisonRecordError       the record is not a Pay4Feedback event from the bridge's bus
+    ├── PoisonRecordError       the record can never be delivered: not a Pay4Feedback event
+    │                           from the bridge's bus, or one that cannot be put in the
+    │                           service's form; it ends in the DLQ
+    ├── DeferrableError         not now: sent to the queue again after `retry_after`
     ├── OutOfTimeError          the invocation's time ran out before the event was sent
     └── SecretUnavailableError  the service's secret cannot be read, or is not in its form
 """
@@ -23,8 +38,7 @@ fires. Nothing is dropped, and one bad record does not make nine good ones go ou
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,7 +52,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import JsonValue, ValidationError
 
-from p4f.fanout import EVENT_SOURCE
+from p4f.deferral import Deferred
+from p4f.fanout import EVENT_SOURCE, UnpublishableEventError, check_event_id
 from p4f.models import ApiModel, WebhookEvent
 from p4f.secrets import SecretError
 
@@ -46,6 +61,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
+    from p4f.deferral import Deferral
     from p4f.secrets import CachedSecret
 
 logger = Logger(child=True)
@@ -59,7 +75,15 @@ class ForwardingError(Exception):
 
 
 class PoisonRecordError(ForwardingError):
-    """The record is not a Pay4Feedback event from the bridge's bus: it will end in the DLQ."""
+    """The record can never be delivered: it will end in the DLQ."""
+
+
+class DeferrableError(ForwardingError):
+    """Not now: the record goes to its queue again after `retry_after` seconds, uncounted."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class OutOfTimeError(ForwardingError):
@@ -91,20 +115,16 @@ class QueuedEvent:
     """`event.data` parsed as the resource of its type; None for types this code does not know."""
 
 
-class Deadline:
-    """The moment work must be done by, on a given clock."""
+@dataclass(frozen=True)
+class Prepared[M]:
+    """An event, and what its forwarder's `prepare` made of it for the service."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._at = clock() + seconds
+    queued: QueuedEvent
+    content: M
 
-    def remaining(self) -> float:
-        """Seconds left, never negative."""
-        return max(0.0, self._at - self._clock())
-
-    def allows(self, seconds: float) -> bool:
-        """True if `seconds` from now is not past the deadline."""
-        return seconds <= self.remaining()
+    @property
+    def message_id(self) -> str:
+        return self.queued.message_id
 
 
 class Invocation(Protocol):
@@ -113,11 +133,16 @@ class Invocation(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-class Forwarder(Protocol):
+class Forwarder[M](Protocol):
     """Delivers events to one service."""
 
+    def prepare(self, queued: QueuedEvent) -> M:
+        """What the service gets for the event, without sending it: a pure function, whose
+        failure (a ValueError, TypeError or RecursionError) makes the record poison."""
+        ...
+
     def forward(
-        self, batch: Sequence[QueuedEvent], seconds: float
+        self, batch: Sequence[Prepared[M]], seconds: float
     ) -> Mapping[str, ForwardingError]:
         """Deliver `batch` within `seconds`; the failures by SQS message id (absent: delivered)."""
         ...
@@ -127,8 +152,10 @@ def read_record(record: SQSRecord) -> QueuedEvent:
     """The event a record carries; `PoisonRecordError`, saying why, if it carries none."""
     try:
         envelope = json.loads(record.body)
-    except json.JSONDecodeError:
-        raise PoisonRecordError("the record's body is not JSON") from None
+    except ValueError:  # not JSON, or an integer of more than 4,300 digits
+        raise PoisonRecordError("the record's body is not JSON Python can read") from None
+    except RecursionError:
+        raise PoisonRecordError("the record's body is nested too deeply to be read") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("detail"), dict):
         raise PoisonRecordError("the record's body is not an EventBridge event with a detail")
     source = envelope.get("source")
@@ -140,6 +167,10 @@ def read_record(record: SQSRecord) -> QueuedEvent:
         raise PoisonRecordError(
             f"the event's detail is not a Pay4Feedback event: {_problems(exc)}"
         ) from None
+    try:
+        check_event_id(event.id)  # it keys the Slack ledger, as it keys the receiver's
+    except UnpublishableEventError as exc:
+        raise PoisonRecordError(str(exc)) from None
     try:
         resource = event.resource()
     except ValidationError as exc:
@@ -169,38 +200,93 @@ def identifying_fields(data: Mapping[str, JsonValue]) -> dict[str, str | int | f
     }
 
 
-def forward_batch(
-    event: dict[str, Any], context: Invocation, forwarder: Forwarder, metrics: Metrics
+def encode_json(value: object) -> bytes:
+    """`value` as compact UTF-8 JSON, as the services are sent it. A lone surrogate in a
+    string (half an emoji, which a webhook body may hold: README, "What the receiver
+    refuses") cannot be UTF-8: it becomes U+FFFD, the replacement character."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # Through UTF-16, which pairs what surrogates can be paired and replaces the rest.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
+def forward_batch[M](
+    event: dict[str, Any],
+    context: Invocation,
+    forwarder: Forwarder[M],
+    metrics: Metrics,
+    deferral: Deferral | None = None,
 ) -> PartialItemFailureResponse:
-    """Forward the events of an SQS batch; the answer names the records to deliver again."""
-    queued: dict[str, QueuedEvent] = {}
+    """Forward the events of an SQS batch; the answer names the records to deliver again.
+
+    Without `deferral`, a DeferrableError fails its record like any other error."""
+    records = [SQSRecord(raw) for raw in event.get("Records", [])]
+    prepared: dict[str, Prepared[M]] = {}
     failures: dict[str, ForwardingError] = {}
-    for raw in event.get("Records", []):
-        record = SQSRecord(raw)
+    for record in records:
         try:
-            queued[record.message_id] = read_record(record)
+            prepared[record.message_id] = _prepare(forwarder, read_record(record))
         except PoisonRecordError as exc:
             failures[record.message_id] = exc
     seconds = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
-    failures.update(forwarder.forward(list(queued.values()), seconds))
+    failures.update(forwarder.forward(list(prepared.values()), seconds))
+    deferred = _defer(deferral, records, failures) if deferral is not None else {}
 
     def report(record: SQSRecord) -> None:
         failure = failures.get(record.message_id)
-        _log_outcome(record, queued.get(record.message_id), failure)
-        if failure is not None:
+        queued = prepared.get(record.message_id)
+        _log_outcome(record, queued.queued if queued else None, failure, deferred)
+        if failure is not None and record.message_id not in deferred:
             raise failure
 
     # Powertools builds the answer; a batch that failed entirely is answered like any
     # other (every record listed) rather than raised, so that logs and metrics still go out.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     answer = process_partial_response(event, record_handler=report, processor=processor)
-    metrics.add_metric("EventsForwarded", MetricUnit.Count, len(processor.success_messages))
+    forwarded = len(processor.success_messages) - len(deferred)
+    metrics.add_metric("EventsForwarded", MetricUnit.Count, forwarded)
+    metrics.add_metric("EventsDeferred", MetricUnit.Count, len(deferred))
     metrics.add_metric("EventsFailed", MetricUnit.Count, len(processor.fail_messages))
     return answer
 
 
+def _prepare[M](forwarder: Forwarder[M], queued: QueuedEvent) -> Prepared[M]:
+    """The event in the service's form; PoisonRecordError if it cannot be put in it."""
+    try:
+        return Prepared(queued, forwarder.prepare(queued))
+    except (ValueError, TypeError, RecursionError) as exc:
+        # The exception's name only: its message may quote the event's content.
+        raise PoisonRecordError(
+            f"{queued.event.type} event {queued.event.id} cannot be put in the service's form "
+            f"({type(exc).__name__})"
+        ) from exc
+
+
+def _defer(
+    deferral: Deferral, records: Sequence[SQSRecord], failures: Mapping[str, ForwardingError]
+) -> dict[str, float]:
+    """Send the records that failed with a DeferrableError to the queue again; the delay of
+    each one the queue took, by message id (the others stay failures)."""
+    wanted = {
+        record.message_id: Deferred.of(record.raw_event, failure.retry_after)
+        for record in records
+        if isinstance(failure := failures.get(record.message_id), DeferrableError)
+    }
+    not_taken = deferral.defer(list(wanted.values()))
+    return {
+        message_id: entry.delay_seconds
+        for message_id, entry in wanted.items()
+        if message_id not in not_taken
+    }
+
+
 def _log_outcome(
-    record: SQSRecord, queued: QueuedEvent | None, failure: ForwardingError | None
+    record: SQSRecord,
+    queued: QueuedEvent | None,
+    failure: ForwardingError | None,
+    deferred: Mapping[str, float],
 ) -> None:
     where: dict[str, object] = {
         "message_id": record.message_id,
@@ -210,9 +296,14 @@ def _log_outcome(
         where |= {"event_id": queued.event.id, "event_type": str(queued.event.type)}
     if failure is None:
         logger.info("event forwarded", extra=where)
+    elif record.message_id in deferred:
+        logger.info(
+            "event deferred: sent to the queue again, delayed",
+            extra=where | {"delay_seconds": deferred[record.message_id], "reason": str(failure)},
+        )
     elif isinstance(failure, PoisonRecordError):
         logger.error(
-            "not a Pay4Feedback event: the record will end in the dead-letter queue",
+            "poison record: it can never be delivered and will end in the dead-letter queue",
             extra=where | {"reason": str(failure)},
         )
     else:

@@ -8,7 +8,6 @@ write answers through this module, so that every answer carries the API's own en
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ _JSON = "application/json"
 
 
 class BadRequestEncodingError(ValueError):
-    """The platform said the body was base64, and it is not."""
+    """The event is not a request that can be read: a body that is not valid base64 or
+    text, or a shape function URLs never send (answered 400, never raised further)."""
 
 
 @dataclass(frozen=True)
@@ -36,26 +36,47 @@ class HttpRequest:
     query: Mapping[str, str]
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> HttpRequest:
-        http = event.get("requestContext", {}).get("http", {})
+    def from_event(cls, event: object) -> HttpRequest:
+        """The request a function URL event carries, or BadRequestEncodingError."""
+        if not isinstance(event, Mapping):
+            raise BadRequestEncodingError("the event is not a function URL request")
+        context = event.get("requestContext")
+        http = context.get("http") if isinstance(context, Mapping) else None
+        http = http if isinstance(http, Mapping) else {}
         raw = event.get("body") or ""
+        if not isinstance(raw, str):
+            raise BadRequestEncodingError("the request body is not text or base64")
         if event.get("isBase64Encoded"):
             try:
                 body = base64.b64decode(raw, validate=True)
-            except binascii.Error as exc:
+            except ValueError as exc:  # binascii.Error, or not even ASCII
                 raise BadRequestEncodingError("the request body is not valid base64") from exc
         else:
-            body = raw.encode("utf-8")
+            try:
+                body = raw.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise BadRequestEncodingError("the request body is not valid text") from exc
         return cls(
             method=str(http.get("method", "")).upper(),
             path=str(http.get("path") or event.get("rawPath") or "/"),
-            headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
+            headers={k.lower(): v for k, v in _strings(event.get("headers"), "headers").items()},
             body=body,
-            query=dict(event.get("queryStringParameters") or {}),
+            query=_strings(event.get("queryStringParameters"), "query parameters"),
         )
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+
+def _strings(value: object, what: str) -> dict[str, str]:
+    """A map of strings from the event (absent: empty), or BadRequestEncodingError."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return dict(value)
+    raise BadRequestEncodingError(f"the request's {what} are not text")
 
 
 def json_answer(

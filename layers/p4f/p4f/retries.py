@@ -1,18 +1,23 @@
-"""How the bridge's HTTP calls are repeated: backoff after failures, and a 429's Retry-After.
+"""How the bridge's calls are repeated: backoff after failures, a 429's Retry-After, and
+the deadline no wait may pass.
 
-Shared by the Pay4Feedback client and the forwarders (Slack, Segment), so that every
-outbound call backs off and honours Retry-After the same way.
+Shared by the Pay4Feedback client, the forwarders (Slack, Segment) and the ledgers' writes,
+so that every call backs off and honours Retry-After the same way. Standard library only:
+the webhook receiver imports it.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpx
 
 DEFAULT_RETRY_AFTER_SECONDS = 30.0
@@ -47,3 +52,19 @@ def retry_after(answer: httpx.Response) -> float:
     except (TypeError, ValueError):
         return DEFAULT_RETRY_AFTER_SECONDS
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class Deadline:
+    """The moment work must be done by, on a given clock."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._at = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self._at - self._clock())
+
+    def allows(self, seconds: float) -> bool:
+        """True if `seconds` from now is not past the deadline."""
+        return seconds <= self.remaining()

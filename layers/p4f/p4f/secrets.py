@@ -10,7 +10,9 @@
     SecretError             the secret cannot be used
     ├── SecretNotFoundError the secret (or its value) does not exist
     ├── SecretAccessError   the function's role may not read it
-    └── SecretFormatError   its value is not in the expected form
+    ├── SecretFormatError   its value is not in the expected form
+    └── SecretsManagerUnavailableError  Secrets Manager did not answer (time-out, no
+                            connection): a retry may work
 
 Values never appear in a repr, a log line or an error message; only the secret's id does.
 A function that reads secrets calls `keep_secret_values_out_of_logs()` at init, so that
@@ -63,6 +65,10 @@ class SecretFormatError(SecretError):
     """The secret's value is not in the form the bridge expects."""
 
 
+class SecretsManagerUnavailableError(SecretError):
+    """Secrets Manager did not answer (a time-out, no connection): a retry may work."""
+
+
 class CachedSecret[T]:
     """A Secrets Manager secret, parsed by `_parse` and cached for `ttl` seconds."""
 
@@ -110,10 +116,15 @@ class CachedSecret[T]:
         raise NotImplementedError
 
     def _fetch(self) -> T:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             answer = self._secretsmanager().get_secret_value(SecretId=self.secret_id)
+        except BotoCoreError as exc:
+            raise SecretsManagerUnavailableError(
+                f"Secrets Manager did not answer for secret {self.secret_id!r} "
+                f"({type(exc).__name__}); retry later"
+            ) from exc
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ResourceNotFoundException":
