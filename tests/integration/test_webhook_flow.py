@@ -159,9 +159,11 @@ def test_a_delivery_that_fails_is_retried_by_the_sender_and_lands_once(stack: St
         # The sandbox records an attempt once the receiver's answer is back,
         # which can be just after the event reaches the bus.
         deadline = time.monotonic() + 10
-        while not any(a.status_code == 200 for a in (attempts := admin.deliveries())):
+        attempts = admin.deliveries()
+        while not any(a.status_code == 200 for a in attempts):
             assert time.monotonic() < deadline, "the sender never recorded the accepted retry"
             time.sleep(0.05)
+            attempts = admin.deliveries()
         admin.close()
 
     [ping] = on_bus
