@@ -62,7 +62,14 @@ STACK_NAME = "p4f-local"
 LOCAL_DEFAULTS = {"EnableSlackForwarder": "true", "EnableSegmentForwarder": "true"}
 """Parameters the local stack sets unless told otherwise: every part of the bridge runs."""
 STACK_OWNED = frozenset(
-    {"ApiKeySecretArn", "SlackSecretArn", "SegmentSecretArn", "Pay4FeedbackBaseUrl"}
+    {
+        "ApiKeySecretArn",
+        "SlackSecretArn",
+        "SegmentSecretArn",
+        "Pay4FeedbackBaseUrl",
+        "RewardReviewSlackSecretArn",
+        "SlackSigningSecretArn",
+    }
 )
 """Parameters that point at what the local stack itself starts: not for its user to set."""
 HOST_START_SECONDS = 30.0
@@ -160,6 +167,13 @@ class StackUrls:
     aws: str
     slack: str
     segment: str
+    review_actions: str | None = None
+    """The Slack app's Interactivity Request URL (Output ReviewActionsUrl)."""
+
+    @property
+    def slack_page(self) -> str:
+        """The local Slack's page: its messages, their buttons clickable."""
+        return f"{self.slack}/"
 
 
 @dataclass(frozen=True)
@@ -170,6 +184,8 @@ class _Functions:
     aws: MotoServer
     segment_url: str
     log_dir: Path
+    slack_api_url: str = ""
+    """The local Slack's Web API, for the reward reviewer's bot (SLACK_API_URL)."""
 
     def hosted(self) -> list[LocalFunction]:
         """The functions something invokes all the time: a function URL or an SQS queue."""
@@ -179,6 +195,8 @@ class _Functions:
         environment = function.environment
         if "SEGMENT_ENDPOINT" in environment:  # the one address the template fixes
             environment = environment | {"SEGMENT_ENDPOINT": self.segment_url}
+        if "REVIEW_SLACK_SECRET_ARN" in environment:  # Slack's Web API: the local one
+            environment = environment | {"SLACK_API_URL": self.slack_api_url}
         return HostConfig(
             function_name=function.name,
             code_dir=str(function.code_dir),
@@ -338,12 +356,21 @@ class LocalStack:
             "ApiKeySecretArn": api_key,
             "SlackSecretArn": json.dumps({"webhook_url": f"{slack_url}{slack.webhook_path}"}),
             "SegmentSecretArn": segment.write_key,
+            # The reward review's Slack app: its bot, and the secret that signs its clicks.
+            "RewardReviewSlackSecretArn": json.dumps(
+                {"bot_token": slack.bot_token, "channel": min(slack.channels)}
+            ),
+            "SlackSigningSecretArn": slack.signing_secret,
         }
         deployment = self._step(
             "template.yaml's resources in moto",
             lambda: _deploy(aws, sandbox.url, secrets_in_moto, self._parameters),
         )
-        functions = _Functions(deployment, aws, segment_url, self._log_dir)
+        slack.base_url = slack_url
+        slack.interactivity_url = deployment.outputs.get("ReviewActionsUrl")
+        functions = _Functions(
+            deployment, aws, segment_url, self._log_dir, slack_api_url=f"{slack_url}/api"
+        )
         self._step(
             f"{len(functions.hosted())} functions, a process each", lambda: self._host(functions)
         )
@@ -365,6 +392,7 @@ class LocalStack:
                 aws=aws.url,
                 slack=slack_url,
                 segment=segment_url,
+                review_actions=deployment.outputs.get("ReviewActionsUrl"),
             ),
             deployment=deployment,
             aws=aws,
