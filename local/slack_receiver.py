@@ -281,6 +281,13 @@ class LocalSlack(RecordingReceiver):
             self._clicks.append(Click(ts, action_id, user_id, clicked_at, status))
         return status
 
+    def response_url_for(self, ts: str, user_id: str) -> str:
+        """A new response_url for a click by `user_id` on message `ts`."""
+        token = secrets.token_hex(8)
+        with self._board_lock:
+            self._clickers[token] = user_id
+        return f"{self.base_url}/response/{ts}/{token}"
+
     def _message(self, ts: str) -> PostedMessage:
         with self._board_lock:
             message = self._board.get(ts)
@@ -297,9 +304,6 @@ class LocalSlack(RecordingReceiver):
             for element in block.get("elements", [])
             if element.get("action_id") == action_id
         )
-        token = secrets.token_hex(8)
-        with self._board_lock:
-            self._clickers[token] = user_id
         now = f"{time.time():.6f}"
         return {
             "type": "block_actions",
@@ -317,7 +321,7 @@ class LocalSlack(RecordingReceiver):
                 "channel_id": message.channel,
                 "is_ephemeral": False,
             },
-            "trigger_id": f"{token}.local",
+            "trigger_id": f"{secrets.token_hex(8)}.local",
             "channel": {"id": message.channel, "name": "reward-reviews"},
             "message": {
                 "type": "message",
@@ -325,7 +329,7 @@ class LocalSlack(RecordingReceiver):
                 "text": message.text,
                 "blocks": message.blocks,
             },
-            "response_url": f"{self.base_url}/response/{message.ts}/{token}",
+            "response_url": self.response_url_for(message.ts, user_id),
             "actions": [
                 {
                     "type": "button",

@@ -96,6 +96,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     batch = batches.consume(
         event.get("Records", []), lambda: context.get_remaining_time_in_millis() / 1000
     )
+    metrics.add_metric("ReviewRecords", MetricUnit.Count, len(batch.records))
     for one in batch.records:
         reviewed, decided = one.reviewed, one.reviewed.decided
         if reviewed.policy_invalid:

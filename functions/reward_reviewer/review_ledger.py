@@ -318,7 +318,11 @@ class ReviewLedger:
     def day_totals(self, day: str) -> dict[str, Decimal]:
         """What a day's caps counted: `approvals` and `amount_<CCY>` (for tests and operators)."""
         item = self._read_key(f"caps:{day}")
-        return {name: Decimal(value["N"]) for name, value in item.items() if "N" in value}
+        return {
+            name: Decimal(value["N"])
+            for name, value in item.items()
+            if name == "approvals" or name.startswith("amount_")
+        }
 
     # --- the item ---------------------------------------------------------------------
 
