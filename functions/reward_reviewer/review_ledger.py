@@ -26,6 +26,7 @@ response decided elsewhere is given back.
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
 import uuid
@@ -94,6 +95,13 @@ class Taken:
     """Seconds until a DECIDING holder's claim lapses."""
 
 
+class _TransactionConflictError(Exception):
+    """DynamoDB cancelled the transaction: another one changed the day's item at once."""
+
+
+_TRANSACTION_ATTEMPTS = 5
+
+
 class CapsReachedError(RuntimeError):
     """Today's automatic approvals would pass a cap."""
 
@@ -134,10 +142,12 @@ class ReviewLedger:
         dynamodb: DynamoDBClient,
         *,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._table = table_name
         self._dynamodb = dynamodb
         self._clock = clock
+        self._sleep = sleep
 
     # --- claims -------------------------------------------------------------------------
 
@@ -225,6 +235,23 @@ class ReviewLedger:
             return claim
         if caps.refusal(reward) is not None or not _CURRENCY.fullmatch(reward.currency):
             raise CapsReachedError(caps.refusal(reward) or f"{reward.currency!r} is no currency")
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            if attempt:
+                self._sleep(random.uniform(0.02, 0.1 * attempt))  # noqa: S311 (jitter)
+            try:
+                day = self._reserve_once(claim, reward, caps)
+            except _TransactionConflictError:
+                continue  # another approval counted at the same moment: count again
+            return Claim(
+                claim.response_id, claim.holder, claim.resumed, day, claim.channel, claim.ts
+            )
+        raise ClaimLostError(
+            f"today's caps were too busy to count response {claim.response_id}; it is tried "
+            "again later"
+        )
+
+    def _reserve_once(self, claim: Claim, reward: Money, caps: DailyCaps) -> str:
+        """One transaction of `reserve`; the day it counted in."""
         now = self._clock()
         day = utc_day(now)
         room = caps.amounts[reward.currency] - reward.amount
@@ -264,8 +291,10 @@ class ReviewLedger:
                 ) from exc
             if codes[1:2] == ["ConditionalCheckFailed"]:
                 raise ClaimLostError(_lost(claim)) from exc
+            if "TransactionConflict" in codes:  # another transaction on the day's item
+                raise _TransactionConflictError from exc
             raise
-        return Claim(claim.response_id, claim.holder, claim.resumed, day, claim.channel, claim.ts)
+        return day
 
     def give_back(self, claim: Claim, reward: Money) -> None:
         """Take the claim's reservation out of its day's caps (its approval did not happen)."""

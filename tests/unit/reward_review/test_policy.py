@@ -48,15 +48,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("campaign", "score", "verdict", "breakdown", "band", "why"), CASES)
-def test_the_policy_judges(
-    campaign: str,
-    score: int,
-    verdict: str,
-    breakdown: dict[str, int],
-    band: Decision,
-    why: str,
-) -> None:
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}-{c[4]}" for c in CASES])
+def test_the_policy_judges(case: tuple[str, int, str, dict[str, int], Decision, str]) -> None:
+    campaign, score, verdict, breakdown, band, why = case
     judgement = judge(POLICY, campaign, Quality(score=score, verdict=verdict, breakdown=breakdown))
     assert judgement.band is band
     assert why in judgement.reason
