@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, override
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 from starlette.responses import (
@@ -408,8 +408,8 @@ class LocalSlack(RecordingReceiver):
         return HTMLResponse(render_page(self.board(), self.users, refresh=refresh))
 
     async def _clicked(self, request: Request) -> Response:
-        form = await request.form()
-        ts, action_id, user_id = (str(form.get(name, "")) for name in ("ts", "action_id", "user"))
+        form = parse_qs((await request.body()).decode())
+        ts, action_id, user_id = (form.get(name, [""])[0] for name in ("ts", "action_id", "user"))
         from starlette.concurrency import run_in_threadpool
 
         await run_in_threadpool(self.click, ts, action_id, user_id)
