@@ -37,7 +37,7 @@ class ReviewAws:
 
 
 def create_review_resources(
-    client: Callable[[str], Any],
+    client: Callable[..., Any],
     *,
     api_key: str,
     base_url: str,
@@ -115,16 +115,16 @@ def click_record(
     """The decision queue's record of a click, as review_actions queues it."""
     click = SlackDecision(
         response_id=response_id,
-        decision=decision,  # type: ignore[arg-type]
+        decision=decision,
         user_id=user_id,
         user_name="ana",
         response_url=response_url,
-        clicked_at=utc_timestamp(),  # type: ignore[arg-type]
+        clicked_at=utc_timestamp(),
     )
     return sqs_record(click.model_dump_json(), queue_arn=DECISION_QUEUE_ARN)
 
 
-def bus_events(client: Callable[[str], Any], queue_url: str) -> list[dict[str, Any]]:
+def bus_events(client: Callable[..., Any], queue_url: str) -> list[dict[str, Any]]:
     """The RewardReviewDecided details the bus delivered so far (and takes them)."""
     sqs, found = client("sqs"), []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(

@@ -101,7 +101,10 @@ def test_twenty_approvals_racing_against_a_cap_of_ten_give_exactly_ten(
     caps = aws.client("dynamodb").get_item(
         TableName=environment["REVIEW_TABLE"], Key={"id": {"S": f"caps:{day}"}}
     )["Item"]
-    assert (Decimal(caps["approvals"]["N"]), Decimal(caps["amount_USD"]["N"])) == (10, 50)
+    assert (Decimal(caps["approvals"]["N"]), Decimal(caps["amount_USD"]["N"])) == (
+        Decimal(10),
+        Decimal(50),
+    )
 
 
 @pytest.mark.timeout(180)
