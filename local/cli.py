@@ -52,6 +52,8 @@ The bridge runs locally (logs of each function in {stack.log_dir}/):
   webhook receiver       {urls.webhook}    signing secret: {signing_secret}
   campaign trigger       {urls.trigger}    token: {token}
   local Slack / Segment  {urls.slack}  /  {urls.segment}
+  reward review          {urls.slack_page}    (the local Slack's page: messages, buttons to click)
+  review actions         {urls.review_actions}    (Slack app Interactivity Request URL)
   AWS (moto_server)      {urls.aws}    (any credentials, region us-east-1)
 
 Try:
@@ -71,11 +73,11 @@ def _until_interrupted() -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from local.scenario import play
+    from local.scenario import DEMO_PARAMETERS, play
     from local.stack import LocalStack
 
     print("Starting the bridge on this machine:", flush=True)
-    with LocalStack(log_dir=args.log_dir, progress=_progress) as stack:
+    with LocalStack(log_dir=args.log_dir, progress=_progress, parameters=DEMO_PARAMETERS) as stack:
         ok = play(stack, lambda line: print(line, flush=True))
         if args.keep_running:
             _show_access(stack)

@@ -4,7 +4,8 @@ itself so the local stack cannot drift from it.
 The deployer evaluates Parameters and Conditions, resolves the intrinsic functions the
 template uses (Ref, GetAtt, Sub, If, Join, Select, Split, Equals, Not, And, Or), creates the
 AWS resources moto can hold (buses, queues with their redrive policies, tables with TTL,
-secrets, rules and their targets), and describes what moto cannot run: each function (its
+secrets, SSM parameters,
+rules and their targets), and describes what moto cannot run: each function (its
 merged Globals, environment and event sources, its function URL on a port chosen up front)
 and each custom resource (left to the local stack to invoke through its function).
 Log groups, alarms, layers and nested applications have nothing to do locally.
@@ -262,6 +263,8 @@ class LocalDeployer:
             self._create_secret(logical_id, properties, properties.get("Name", name))
         elif kind == "AWS::Events::Rule":
             self._create_rule(logical_id, properties, properties.get("Name", name))
+        elif kind == "AWS::SSM::Parameter":
+            self._create_parameter(logical_id, properties, properties.get("Name", f"/{name}"))
         elif kind == "AWS::Serverless::Function":
             deployment.functions[logical_id] = self._describe_function(logical_id, properties, name)
         elif kind == "AWS::Lambda::EventSourceMapping":
@@ -342,6 +345,16 @@ class LocalDeployer:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         self._ids[logical_id] = name
         self._attributes[logical_id] = {"Arn": arn}
+
+    def _create_parameter(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+        self._client("ssm").put_parameter(
+            Name=name, Value=str(properties["Value"]), Type=properties.get("Type", "String")
+        )
+        self._ids[logical_id] = name
+        self._attributes[logical_id] = {
+            "Type": properties.get("Type", "String"),
+            "Value": properties["Value"],
+        }
 
     def _describe_function(
         self, logical_id: str, properties: dict[str, Any], name: str

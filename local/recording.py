@@ -91,11 +91,16 @@ class RecordingReceiver(ABC):
         self._faults: deque[Fault | None] = deque()
         self.app = Starlette(
             routes=[Route(path, self._handle, methods=["POST"]) for path in self.paths()]
+            + self.other_routes()
         )
 
     @abstractmethod
     def paths(self) -> list[str]:
         """The Starlette route paths the service answers POSTs on."""
+
+    def other_routes(self) -> list[Route]:
+        """Routes of the service that are not recorded (a page to look at, say)."""
+        return []
 
     @abstractmethod
     def answer(self, request: Request, body: bytes) -> Answer:

@@ -1,9 +1,11 @@
 """The demo scenario: a campaign's life, played on the local stack, checked end to end.
 
 A no-code tool's trigger creates and launches a campaign (and is retried: still one
-campaign), a producer on the bus asks for another, respondents answer, the AI scores them,
-a reviewer approves and rejects rewards through the API, one payout completes and one
-fails. Every Pay4Feedback event must then arrive exactly once on the bus's consumer, in
+campaign), a producer on the bus asks for another, respondents answer, the AI scores them
+and the reward reviewer decides (with RewardReviewMode on and a daily cap of one automatic
+approval): one automatic approval, one automatic rejection, one response held by the daily
+cap, and one a reviewer approves with a click in the local Slack. One payout completes and
+one fails. Every Pay4Feedback event must then arrive exactly once on the bus's consumer, in
 Slack (the types the Slack forwarder takes) and in Segment (the types it takes).
 """
 
@@ -18,14 +20,25 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from local.template import Template
-from p4f.client import Pay4FeedbackClient
-from p4f.models import PayoutStatus, WebhookEvent
+from p4f.models import EventType, PayoutStatus, ResponseStatus, WebhookEvent
+from p4f.reviews import APPROVE_ACTION, REWARD_REVIEW_DECIDED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from local.sandbox import SandboxAdmin
+    from local.slack_receiver import PostedMessage
     from local.stack import RunningStack
 
+REVIEWER = "U0123"
+"""The local Slack's user who may decide rewards (RewardReviewers)."""
+DEMO_PARAMETERS = {
+    "RewardReviewMode": "on",
+    "RewardReviewers": REVIEWER,
+    "AutoApproveDailyCount": "1",
+}
+"""The template Parameters of the demo: the reward review on, one automatic approval a day."""
+REVIEW_TIMEOUT_SECONDS = 30.0
 ARRIVAL_TIMEOUT_SECONDS = 90.0
 SETTLE_SECONDS = 3.0
 """How long to keep watching once everything arrived, so that a duplicate would show."""
@@ -73,22 +86,10 @@ def play(stack: RunningStack, say: Say) -> bool:
     campaign_id = _trigger_over_http(stack, trigger_token, say)
     _trigger_on_the_bus(stack, say)
     admin = stack.admin()
-    with Pay4FeedbackClient(stack.urls.sandbox, api_key=stack.api_key) as api:
-        responses = [
-            admin.submit_response(campaign_id, respondent={"id": respondent})
-            for respondent in ("resp_ana", "resp_bo", "resp_cy")
-        ]
-        say(f"  4. three respondents answered campaign {campaign_id[:8]}")
-        for response, score in zip(responses, (91, 67, 18), strict=True):
-            admin.score(response.id, score)
-        say("  5. the AI scored them 91, 67 and 18")
-        api.approve_response(responses[0].id)
-        api.approve_response(responses[1].id)
-        api.reject_response(responses[2].id, reason="The answer is off topic")
-        say("  6. a reviewer approved two rewards and rejected one, through the API")
-    admin.pay_out(responses[0].id, PayoutStatus.COMPLETED)
-    admin.pay_out(responses[1].id, PayoutStatus.FAILED, "The card was declined")
-    say("  7. one payout completed, one failed")
+    review = _review(stack, admin, campaign_id, say)
+    admin.pay_out(review.auto_approved, PayoutStatus.COMPLETED)
+    admin.pay_out(review.clicked, PayoutStatus.FAILED, "The card was declined")
+    say("  9. one payout completed, one failed")
     expected = Expected(
         events=list(reversed(admin.events())),
         slack_types=_default_types("SlackEventTypes"),
@@ -97,9 +98,104 @@ def play(stack: RunningStack, say: Say) -> bool:
     admin.close()
     got = _watch(stack, expected)
     _show(stack, expected, got, say)
-    ok = _exactly_once(expected, got, say)
+    ok = _exactly_once(expected, got, say) and review.ok(say)
     say(f"({time.monotonic() - started:.1f}s)")
     return ok
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the reward review did in the scenario."""
+
+    auto_approved: str
+    auto_rejected: str
+    held_by_cap: str
+    clicked: str
+    statuses: dict[str, str]
+    click_to_update_seconds: float | None
+
+    def ok(self, say: Say) -> bool:
+        wanted = {
+            self.auto_approved: ResponseStatus.APPROVED,
+            self.auto_rejected: ResponseStatus.REJECTED,
+            self.held_by_cap: ResponseStatus.PENDING,
+            self.clicked: ResponseStatus.APPROVED,
+        }
+        right = all(self.statuses.get(rid) == status for rid, status in wanted.items())
+        right = right and self.click_to_update_seconds is not None
+        say(
+            "  reward review: 1 approved and 1 rejected automatically, 1 held by the daily cap,"
+            f" 1 approved with a click: {'as expected' if right else 'NOT as expected'}"
+        )
+        return right
+
+
+def _review(stack: RunningStack, admin: SandboxAdmin, campaign_id: str, say: Say) -> Review:
+    """Respondents answer, the AI scores them, the reward reviewer decides (one at a time, so
+    that the daily cap of one automatic approval goes to the first high score)."""
+    ana, bo, cy, di = (
+        admin.submit_response(campaign_id, respondent={"id": respondent}).id
+        for respondent in ("resp_ana", "resp_bo", "resp_cy", "resp_di")
+    )
+    say(f"  4. four respondents answered campaign {campaign_id[:8]}")
+    admin.score(ana, 91)
+    _wait_for_status(admin, ana, EventType.REWARD_APPROVED)
+    say("  5. the AI scored one 91: the reward reviewer approved it (policy: 85 and high)")
+    admin.score(cy, 12)
+    _wait_for_status(admin, cy, EventType.REWARD_REJECTED)
+    say("  6. another 12: rejected, with the policy's reason")
+    admin.score(di, 96)
+    _review_message(stack, di)
+    say("  7. another 96: held for a person, the day's one automatic approval is used")
+    admin.score(bo, 67)
+    message = _review_message(stack, bo)
+    say(f"     and one 67 (between the bands): a message with buttons at {stack.urls.slack_page}")
+    clicked = time.monotonic()
+    stack.slack.click(message.ts, APPROVE_ACTION, REVIEWER)
+    updated = _wait_for_update(stack, message.ts)
+    took = time.monotonic() - clicked if updated else None
+    _wait_for_status(admin, bo, EventType.REWARD_APPROVED)
+    shown = f"{took:.2f}s from the click to the updated message" if took else "NOT updated"
+    say(f"  8. {REVIEWER} clicked Approve in Slack: approved, {shown}")
+    statuses = {
+        str(event.data["id"]): str(event.data["status"])
+        for event in reversed(admin.events())
+        if event.type in _RESPONSE_EVENTS
+    }
+    return Review(ana, cy, di, bo, statuses, took)
+
+
+_RESPONSE_EVENTS = frozenset(
+    {EventType.RESPONSE_SCORED, EventType.REWARD_APPROVED, EventType.REWARD_REJECTED}
+)
+
+
+def _wait_for_status(admin: SandboxAdmin, response_id: str, event_type: EventType) -> None:
+    deadline = time.monotonic() + REVIEW_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if any(e.type == event_type and e.data.get("id") == response_id for e in admin.events()):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"response {response_id} got no {event_type} (see the reviewer's log)")
+
+
+def _review_message(stack: RunningStack, response_id: str) -> PostedMessage:
+    deadline = time.monotonic() + REVIEW_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        for message in stack.slack.board():
+            if response_id in json.dumps(message.blocks):
+                return message
+        time.sleep(0.1)
+    raise RuntimeError(f"no review message for response {response_id} reached Slack")
+
+
+def _wait_for_update(stack: RunningStack, ts: str) -> bool:
+    deadline = time.monotonic() + REVIEW_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if any(m.ts == ts and m.updated_at for m in stack.slack.board()):
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def _trigger_over_http(stack: RunningStack, token: str, say: Say) -> str:
@@ -214,7 +310,15 @@ def _show(stack: RunningStack, expected: Expected, got: Arrivals, say: Say) -> N
     say("")
     say(f"The bridge's own events on the bus ({len(got.outcomes_on_bus)}):")
     for outcome in got.outcomes_on_bus:
-        campaign_id = str((outcome["detail"].get("campaign") or {}).get("id"))
+        detail = outcome["detail"]
+        if outcome["detail-type"] == REWARD_REVIEW_DECIDED:
+            say(
+                f"  {REWARD_REVIEW_DECIDED}: response {detail['response_id'][:8]} "
+                f"{detail['decision']} ({detail['outcome']}, by {detail['decided_by']['kind']}):"
+                f" {detail['reason']}"
+            )
+            continue
+        campaign_id = str((detail.get("campaign") or {}).get("id"))
         say(f"  {outcome['detail-type']} from {outcome['source']}: campaign {campaign_id[:8]}")
     say(f"Slack messages ({len(stack.slack.messages())}):")
     for message in stack.slack.messages():

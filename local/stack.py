@@ -66,7 +66,14 @@ STACK_NAME = "p4f-local"
 LOCAL_DEFAULTS = {"EnableSlackForwarder": "true", "EnableSegmentForwarder": "true"}
 """Parameters the local stack sets unless told otherwise: every part of the bridge runs."""
 STACK_OWNED = frozenset(
-    {"ApiKeySecretArn", "SlackSecretArn", "SegmentSecretArn", "Pay4FeedbackBaseUrl"}
+    {
+        "ApiKeySecretArn",
+        "SlackSecretArn",
+        "SegmentSecretArn",
+        "Pay4FeedbackBaseUrl",
+        "RewardReviewSlackSecretArn",
+        "SlackSigningSecretArn",
+    }
 )
 """Parameters that point at what the local stack itself starts: not for its user to set."""
 HOST_START_SECONDS = 30.0
@@ -164,6 +171,13 @@ class StackUrls:
     aws: str
     slack: str
     segment: str
+    review_actions: str | None = None
+    """The Slack app's Interactivity Request URL (Output ReviewActionsUrl)."""
+
+    @property
+    def slack_page(self) -> str:
+        """The local Slack's page: its messages, their buttons clickable."""
+        return f"{self.slack}/"
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,8 @@ class _Functions:
     log_dir: Path
     aws_url: str
     """Where the functions reach AWS: moto_server, or a FaultProxy in front of it."""
+    slack_api_url: str = ""
+    """The local Slack's Web API, for the reward reviewer's bot (SLACK_API_URL)."""
 
     def hosted(self) -> list[LocalFunction]:
         """The functions something invokes all the time: a function URL or an SQS queue."""
@@ -185,6 +201,8 @@ class _Functions:
         environment = function.environment
         if "SEGMENT_ENDPOINT" in environment:  # the one address the template fixes
             environment = environment | {"SEGMENT_ENDPOINT": self.segment_url}
+        if "REVIEW_SLACK_SECRET_ARN" in environment:  # Slack's Web API: the local one
+            environment = environment | {"SLACK_API_URL": self.slack_api_url}
         return HostConfig(
             function_name=function.name,
             code_dir=str(function.code_dir),
@@ -356,6 +374,11 @@ class LocalStack:
             "ApiKeySecretArn": api_key,
             "SlackSecretArn": json.dumps({"webhook_url": f"{slack_url}{slack.webhook_path}"}),
             "SegmentSecretArn": segment.write_key,
+            # The reward review's Slack app: its bot, and the secret that signs its clicks.
+            "RewardReviewSlackSecretArn": json.dumps(
+                {"bot_token": slack.bot_token, "channel": min(slack.channels)}
+            ),
+            "SlackSigningSecretArn": slack.signing_secret,
         }
         deployment = self._step(
             "template.yaml's resources in moto",
@@ -363,7 +386,16 @@ class LocalStack:
         )
         faults = self._aws_faults(aws)
         functions_aws = self._serve(faults.app, "AWS faults") if faults else aws.url
-        functions = _Functions(deployment, aws, segment_url, self._log_dir, functions_aws)
+        slack.base_url = slack_url
+        slack.interactivity_url = deployment.outputs.get("ReviewActionsUrl")
+        functions = _Functions(
+            deployment,
+            aws,
+            segment_url,
+            self._log_dir,
+            functions_aws,
+            slack_api_url=f"{slack_url}/api",
+        )
         if self._visibility_timeout is not None:
             _shorten_visibility(aws, deployment, self._visibility_timeout)
         self._step(
@@ -387,6 +419,7 @@ class LocalStack:
                 aws=aws.url,
                 slack=slack_url,
                 segment=segment_url,
+                review_actions=deployment.outputs.get("ReviewActionsUrl"),
             ),
             deployment=deployment,
             aws=aws,

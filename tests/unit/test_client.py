@@ -24,6 +24,7 @@ from p4f.errors import (
     NotFoundError,
     Pay4FeedbackError,
     RateLimitError,
+    ResponseAlreadyReviewedError,
     ServerError,
 )
 from p4f.models import Campaign, CampaignStatus, NewCampaign, ResponseStatus
@@ -389,11 +390,20 @@ def test_approve_after_a_lost_answer_still_fails_if_someone_rejected_it(fake: Fa
         make_client(api, fake).approve_response(RESPONSE_ID)
 
 
-def test_a_first_409_is_a_conflict_without_any_lookup(fake: FakeTime) -> None:
-    api = Api(error(409, "Response is already APPROVED"))
-    with pytest.raises(ConflictError):
+def test_a_first_409_to_approve_is_resolved_by_reading_the_response(fake: FakeTime) -> None:
+    api = Api(error(409, "Response is already REJECTED"), envelope(response("REJECTED")))
+    with pytest.raises(ResponseAlreadyReviewedError) as raised:
         make_client(api, fake).approve_response(RESPONSE_ID)
-    assert len(api.requests) == 1
+    assert isinstance(raised.value, ConflictError)  # callers of ConflictError still catch it
+    assert raised.value.response.status == "REJECTED"
+    assert [r.method for r in api.requests] == ["POST", "GET"]
+
+
+def test_a_first_409_to_reject_an_approved_response_says_so(fake: FakeTime) -> None:
+    api = Api(error(409, "Response is already APPROVED"), envelope(response("APPROVED")))
+    with pytest.raises(ResponseAlreadyReviewedError) as raised:
+        make_client(api, fake).reject_response(RESPONSE_ID, reason="late")
+    assert raised.value.response.status == "APPROVED"
 
 
 def test_pause_after_a_lost_answer_is_confirmed_by_get(fake: FakeTime) -> None:

@@ -34,6 +34,7 @@ def deploy(session: boto3.Session, **parameters: str) -> Deployment:
         function_urls={
             "WebhookReceiverFunction": RECEIVER_URL,
             "CampaignTriggerFunction": TRIGGER_URL,
+            "ReviewActionsFunction": "http://127.0.0.1:9/",
         },
         root=ROOT,
     ).deploy()

@@ -16,6 +16,8 @@ What it does for its caller, so that handlers stay thin:
   servers, which ignore the header, after a lost answer to a create it looks the resource
   up with GET first, and after a lost answer to a state change a 409 (or a 404 for a
   delete) whose fresh GET shows the requested state counts as success;
+* resolves a 409 to approve or reject by reading the response: someone else reviewed it
+  (`ResponseAlreadyReviewedError` carries the response as it is now);
 * follows API v1.1's cursors (`next`, `?cursor=`) in `iter_campaigns` and `iter_responses`,
   one budget slot a page; against v1.0 they yield the newest 500 rows;
 * on a 401 re-reads a rotated key from its key provider once before giving up.
@@ -50,6 +52,7 @@ from p4f.errors import (
     NotFoundError,
     Pay4FeedbackError,
     RateLimitError,
+    ResponseAlreadyReviewedError,
     ServerError,
     error_for_status,
 )
@@ -330,14 +333,9 @@ class Pay4FeedbackClient:
         )
 
     def approve_response(self, response_id: str, *, idempotency_key: str | None = None) -> Response:
-        """`POST /api/v1/responses/{id}/approve`: only while PENDING."""
-        return self._call(
-            "POST",
-            _path("responses", response_id, "approve"),
-            parse=_data(Response.model_validate),
-            confirm=self._confirm_response(response_id, ResponseStatus.APPROVED),
-            idempotency_key=idempotency_key,
-        )
+        """`POST /api/v1/responses/{id}/approve`: only while PENDING (else
+        `ResponseAlreadyReviewedError`, with the response as it is now)."""
+        return self._review(response_id, ResponseStatus.APPROVED, None, idempotency_key)
 
     def reject_response(
         self,
@@ -346,15 +344,45 @@ class Pay4FeedbackClient:
         *,
         idempotency_key: str | None = None,
     ) -> Response:
-        """`POST /api/v1/responses/{id}/reject`, with an optional reason."""
-        return self._call(
-            "POST",
-            _path("responses", response_id, "reject"),
-            {"reason": reason} if reason is not None else None,
-            parse=_data(Response.model_validate),
-            confirm=self._confirm_response(response_id, ResponseStatus.REJECTED),
-            idempotency_key=idempotency_key,
-        )
+        """`POST /api/v1/responses/{id}/reject`, with an optional reason; only while PENDING
+        (else `ResponseAlreadyReviewedError`, with the response as it is now)."""
+        body = {"reason": reason} if reason is not None else None
+        return self._review(response_id, ResponseStatus.REJECTED, body, idempotency_key)
+
+    def _review(
+        self,
+        response_id: str,
+        status: ResponseStatus,
+        body: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> Response:
+        """Approve or reject. A 409 (the response is no longer PENDING) is resolved by reading
+        the response: `ResponseAlreadyReviewedError` carries it as it is now, unless this
+        call's own send, whose answer was lost, is what put it in `status` (then success)."""
+        action = "approve" if status is ResponseStatus.APPROVED else "reject"
+
+        def confirm(exc: Pay4FeedbackError) -> Response:
+            if not isinstance(exc, ConflictError):
+                raise exc
+            response = self.get_response(response_id)
+            if response.status != status:
+                raise ResponseAlreadyReviewedError(exc.message, response=response) from exc
+            return response
+
+        try:
+            return self._call(
+                "POST",
+                _path("responses", response_id, action),
+                body,
+                parse=_data(Response.model_validate),
+                confirm=confirm,
+                idempotency_key=idempotency_key,
+            )
+        except ResponseAlreadyReviewedError:
+            raise
+        except ConflictError as exc:  # the first send already found it reviewed
+            response = self.get_response(response_id)
+            raise ResponseAlreadyReviewedError(exc.message, response=response) from exc
 
     # --- webhooks -------------------------------------------------------------------
 
@@ -457,17 +485,6 @@ class Pay4FeedbackClient:
             if not isinstance(exc, ConflictError) or campaign.status != status:
                 raise exc
             return campaign
-
-        return confirm
-
-    def _confirm_response(
-        self, response_id: str, status: ResponseStatus
-    ) -> Callable[[Pay4FeedbackError], Response]:
-        def confirm(exc: Pay4FeedbackError) -> Response:
-            response = self.get_response(response_id)
-            if not isinstance(exc, ConflictError) or response.status != status:
-                raise exc
-            return response
 
         return confirm
 

@@ -5,6 +5,7 @@
     ├── AuthenticationError         401: the API key is missing, invalid or revoked
     ├── NotFoundError               404: no such resource in this tenant (other tenants' ids too)
     ├── ConflictError               409: the resource's state forbids the action
+    │   └── ResponseAlreadyReviewedError   approve/reject of a response no longer PENDING
     ├── RateLimitError              429: over 60 requests/minute; `retry_after` says when to retry
     ├── ServerError                 5xx: Pay4Feedback (or a proxy in front of it) failed
     └── ApiConnectionError          no answer: connection refused, reset or timed out
@@ -16,6 +17,10 @@ Each message ends with what to do about it, taken from the reference's
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from p4f.models import Response
 
 
 class Pay4FeedbackError(Exception):
@@ -68,6 +73,16 @@ class ConflictError(Pay4FeedbackError):
     """409: the resource's current state does not allow the action."""
 
     hint = "Fetch the resource's current state before acting on it."
+
+
+class ResponseAlreadyReviewedError(ConflictError):
+    """409 to approve or reject: the response was reviewed already; `response` is it now."""
+
+    hint = "Someone (or something) else decided this reward: `response.status` says what."
+
+    def __init__(self, message: str, *, response: Response) -> None:
+        super().__init__(message, status=409)
+        self.response = response
 
 
 class RateLimitError(Pay4FeedbackError):
