@@ -47,16 +47,16 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 	$(BIN)/mypy $(FUNCTION_APPS)
 
-# Four workers on any machine: most of the suite's time is deliberate waits, not CPU.
-pytest: $(BIN)/.installed $(BROWSER)
-	$(BIN)/pytest -n 4
-
 # The reward review's browser test drives Debian's Chromium through its chromedriver
 # (tests/integration/test_review_browser.py): installed here when missing (CI runs as root).
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 $(BROWSER):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+# Four workers on any machine: most of the suite's time is deliberate waits, not CPU.
+pytest: $(BIN)/.installed $(BROWSER)
+	$(BIN)/pytest -n 4
 
 # The template as written and as CloudFormation gets it (after the SAM transform) must both
 # pass cfn-lint; checkov may only report what .checkov.yaml explains.
