@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from moto import mock_aws
 
 from local.atomic_moto import make_dynamodb_atomic
+from local.moto_firehose import make_firehose_faithful
 from local.sample_events import catalogue_event, forwarder_record
 from p4f.forwarding import QueuedEvent, read_record
 from p4f.models import EventType
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 # DynamoDB's conditional writes are atomic in AWS: in moto too, for every test.
 make_dynamodb_atomic()
+# Firehose's S3 objects as Firehose writes them (prefix expressions, delimiter, GZIP).
+make_firehose_faithful()
 
 AWS_REGION = "us-east-1"
 FORWARDER_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:forwarder"
