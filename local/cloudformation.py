@@ -71,7 +71,7 @@ _QUEUE_ATTRIBUTES = {
 }
 _STAND_IN_RECEIVES = 3
 """Deliveries of an event a Firehose stand-in tries before its target's dead-letter queue."""
-_STAND_IN_VISIBILITY_SECONDS = 2
+_STAND_IN_VISIBILITY_SECONDS = 1
 
 
 class LocalDeployError(RuntimeError):

@@ -1,7 +1,7 @@
 """The one hop moto does not make: a bus rule's Firehose target.
 
 moto matches the rule and puts the event in the target's stand-in queue
-(local.cloudformation); a relay takes it from there, applies the target's InputPath or
+(local.cloudformation); the relay takes it from there, applies the target's InputPath or
 InputTransformer as EventBridge would (local.input_transformer) and hands the result to
 the stream with PutRecordBatch, one record per event, as EventBridge does. moto's Firehose
 then writes the S3 object (local.moto_firehose makes it write what Firehose writes).
@@ -12,97 +12,78 @@ then writes the S3 object (local.moto_firehose makes it write what Firehose writ
 
 An event the transformation cannot handle, or that Firehose refuses, stays in its queue and
 after a few tries lands in the target's dead-letter queue, as undeliverable events do.
+One thread serves every stand-in queue with short polls, pausing when all are empty, so
+that an idle stack costs little and stops at once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from contextlib import ExitStack
+import threading
+import time
 from typing import TYPE_CHECKING, Any, Self
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from local.input_transformer import TransformError
-from local.sqs_poller import SqsPoller
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import TracebackType
 
     from local.cloudformation import FirehoseTarget
-    from local.lambda_events import LocalLambdaContext
 
 logger = logging.getLogger(__name__)
 
-_TIMEOUT_SECONDS = 10.0
+IDLE_PAUSE_SECONDS = 0.2
+"""How long the relay rests when no stand-in queue had anything (the hop's latency)."""
+_MAX_MESSAGES = 10
+_COUNTS = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
 
 
-class _Delivery:
-    """What EventBridge does for one Firehose target, as a handler of its stand-in's batches."""
-
-    def __init__(self, firehose: Any, target: FirehoseTarget) -> None:
-        self._firehose = firehose
-        self._target = target
-        self.delivered = 0
-
-    def __call__(self, event: dict[str, Any], _context: LocalLambdaContext) -> dict[str, Any]:
-        failed: list[str] = []
-        records: list[tuple[str, bytes]] = []
-        for record in event["Records"]:
-            try:
-                text = self._target.target_input.apply(json.loads(record["body"]))
-            except (TransformError, json.JSONDecodeError) as exc:
-                logger.error("%s: an event cannot be delivered: %s", self._target.stream_name, exc)
-                failed.append(record["messageId"])
-            else:
-                records.append((record["messageId"], text.encode()))
-        if records:
-            answer = self._firehose.put_record_batch(
-                DeliveryStreamName=self._target.stream_name,
-                Records=[{"Data": data} for _, data in records],
-            )
-            for (message_id, _), result in zip(records, answer["RequestResponses"], strict=True):
-                if result.get("ErrorCode"):
-                    failed.append(message_id)
-                else:
-                    self.delivered += 1
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+class RelayError(RuntimeError):
+    """The relay did not go idle, or stop, in time."""
 
 
 class FirehoseRelay:
-    """Relays every Firehose target's stand-in queue to its stream, while started."""
+    """Hands every Firehose target's events to its stream, while started."""
 
-    def __init__(self, sqs: Any, firehose: Any, targets: Sequence[FirehoseTarget]) -> None:
-        self._deliveries = [_Delivery(firehose, target) for target in targets]
-        self._pollers = [
-            SqsPoller(
-                sqs,
-                target.stand_in_queue_url,
-                delivery,
-                function_name=f"firehose-{target.rule_logical_id}",
-                concurrency=1,
-                function_timeout=_TIMEOUT_SECONDS,
-            )
-            for target, delivery in zip(targets, self._deliveries, strict=True)
-        ]
-        self._exit = ExitStack()
-
-    @property
-    def delivered(self) -> int:
+    def __init__(
+        self,
+        sqs: Any,
+        firehose: Any,
+        targets: Sequence[FirehoseTarget],
+        *,
+        idle_pause: float = IDLE_PAUSE_SECONDS,
+    ) -> None:
+        self._sqs = sqs
+        self._firehose = firehose
+        self._targets = list(targets)
+        self._idle_pause = idle_pause
+        # moto's in-process SQS is not thread-safe: one caller at a time.
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="firehose-relay", daemon=True)
+        self.delivered = 0
         """Events handed to Firehose so far."""
-        return sum(delivery.delivered for delivery in self._deliveries)
 
-    def wait_until_idle(self, timeout: float = _TIMEOUT_SECONDS) -> None:
-        """Return once every event on a stand-in queue went to Firehose (or its DLQ)."""
-        for poller in self._pollers:
-            poller.wait_until_idle(timeout)
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            raise RelayError("the Firehose relay did not stop")
 
     def __enter__(self) -> Self:
-        try:
-            for poller in self._pollers:
-                self._exit.enter_context(poller)
-        except BaseException:
-            self._exit.close()
-            raise
+        self.start()
         return self
 
     def __exit__(
@@ -111,4 +92,68 @@ class FirehoseRelay:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._exit.close()
+        self.stop()
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        """Return once no stand-in queue holds an event (every one went to Firehose, or to
+        its dead-letter queue); RelayError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self._idle():
+            if time.monotonic() > deadline:
+                raise RelayError(f"events still waited for Firehose after {timeout}s")
+            time.sleep(0.05)
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return all(
+                count == "0"
+                for target in self._targets
+                for count in self._sqs.get_queue_attributes(
+                    QueueUrl=target.stand_in_queue_url, AttributeNames=_COUNTS
+                )["Attributes"].values()
+            )
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with self._lock:
+                    moved = sum(self._relay(target) for target in self._targets)
+            except (ClientError, BotoCoreError):
+                logger.exception("the Firehose relay could not reach SQS or Firehose; retrying")
+                moved = 0
+            if not moved:
+                self._stopping.wait(self._idle_pause)
+
+    def _relay(self, target: FirehoseTarget) -> int:
+        """Hand one batch of `target`'s stand-in queue to its stream; how many it took."""
+        messages = self._sqs.receive_message(
+            QueueUrl=target.stand_in_queue_url, MaxNumberOfMessages=_MAX_MESSAGES
+        ).get("Messages", [])
+        records = []
+        for message in messages:
+            try:
+                records.append((message, target.target_input.apply(json.loads(message["Body"]))))
+            except (TransformError, json.JSONDecodeError) as exc:
+                # Left in the queue: it comes back, then goes to the dead-letter queue.
+                logger.error("%s: an event cannot be delivered: %s", target.stream_name, exc)
+        if not records:
+            return 0
+        answer = self._firehose.put_record_batch(
+            DeliveryStreamName=target.stream_name,
+            Records=[{"Data": text.encode()} for _, text in records],
+        )
+        taken = [
+            message
+            for (message, _), result in zip(records, answer["RequestResponses"], strict=True)
+            if not result.get("ErrorCode")
+        ]
+        if taken:
+            self._sqs.delete_message_batch(
+                QueueUrl=target.stand_in_queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+                    for n, message in enumerate(taken)
+                ],
+            )
+        self.delivered += len(taken)
+        return len(taken)
