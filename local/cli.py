@@ -7,6 +7,8 @@ p4f-bridge send-event TYPE --url URL --secret SECRET
                                       send a correctly signed sample event to a receiver
 p4f-bridge verify --secret S --header H --body-file F
                                       check a captured delivery's signature offline
+p4f-bridge query "SQL" [--files DIR]  query the warehouse mirror (of the running local stack,
+                                      or files synced from a deployed one) with DuckDB
 """
 
 from __future__ import annotations
@@ -127,6 +129,35 @@ def verify_delivery(args: argparse.Namespace) -> int:
     return 0
 
 
+def query_mirror(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from local.warehouse import LocalMirror, WarehouseNotEnabledError, format_table
+    from local.warehouse.engine import MirrorDatabase, MirrorQueryError
+
+    try:
+        if args.files is not None:
+            with MirrorDatabase(args.files) as database:
+                rows = database.query(args.sql)
+        else:
+            rows = LocalMirror.read(args.log_dir).query(args.sql)
+    except WarehouseNotEnabledError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(
+            f"error: the local stack's AWS (moto) did not answer ({exc}); is it still running?",
+            file=sys.stderr,
+        )
+        return 2
+    except MirrorQueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in format_table(rows):
+        print(line)
+    return 0
+
+
 def _parameter(text: str) -> tuple[str, str]:
     name, equals, value = text.partition("=")
     if not equals or not name.strip():
@@ -207,6 +238,24 @@ def _parser() -> argparse.ArgumentParser:
         help="accept an old timestamp: only whether the signature matches is checked",
     )
     check.set_defaults(run=verify_delivery)
+
+    mirror = commands.add_parser(
+        "query",
+        help="query the warehouse mirror with DuckDB",
+        description="Run SQL over the warehouse mirror in DuckDB, with Athena's tables "
+        "(campaigns, responses, payouts) and views (campaigns_current, responses_current, "
+        "payouts_current), and print the rows. By default the mirror of the local stack "
+        "running with --log-dir; with --files, a folder of the mirror's files, e.g. "
+        "`aws s3 sync s3://<WarehouseBucketName> DIR` of a deployed stack.",
+    )
+    mirror.add_argument("sql", metavar="SQL", help="one statement, e.g. 'SELECT * FROM payouts'")
+    mirror.add_argument(
+        "--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="the running local stack's logs"
+    )
+    mirror.add_argument(
+        "--files", type=Path, help="a folder with the mirror's files (<kind>/dt=.../*.gz)"
+    )
+    mirror.set_defaults(run=query_mirror)
     return parser
 
 
