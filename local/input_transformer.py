@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
+_MARKED = re.compile(r'"\\u0000([A-Za-z0-9_.-]+)\\u0000"')
+"""A placeholder's stand-in in the minified template."""
 _MISSING = object()
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Minified JSON, as EventBridge writes values (one encoder: json.dumps makes one a call)."""
 
 
 class TransformError(ValueError):
@@ -31,7 +35,7 @@ class TransformError(ValueError):
 def _select(event: Any, path: str) -> Any:
     """The value at a dot-notation JSON path (`$.detail.data.id`), or _MISSING."""
     node = event
-    for key in path.removeprefix("$").split(".")[1:]:
+    for key in path.split(".")[1:]:
         if not isinstance(node, dict) or key not in node:
             return _MISSING
         node = node[key]
@@ -66,7 +70,8 @@ class TargetInput:
 
     input_path: str | None = None
     paths: dict[str, str] | None = None
-    template: str | None = None
+    pieces: tuple[str, ...] = ()
+    """The minified template cut at its placeholders: text, name, text, name, ..., text."""
 
     @classmethod
     def of(cls, target: dict[str, Any]) -> TargetInput:
@@ -88,14 +93,17 @@ class TargetInput:
                 "only a JSON object template with each <placeholder> a value of its own is "
                 "supported locally"
             )
-        try:
-            json.loads(_PLACEHOLDER.sub("null", template))
-        except json.JSONDecodeError as exc:
-            raise TransformError(f"the template is not JSON once filled: {exc}") from exc
         unknown = set(_PLACEHOLDER.findall(template)) - set(paths)
         if unknown:
             raise TransformError(f"the template uses undefined placeholders {sorted(unknown)}")
-        return cls(paths=paths, template=template)
+        # Minified once, as EventBridge passes the template on: each placeholder stands in
+        # as a marked string while the template is parsed and written again.
+        marked = _PLACEHOLDER.sub(lambda match: json.dumps(f"\0{match.group(1)}\0"), template)
+        try:
+            minified = json.dumps(json.loads(marked), separators=(",", ":"), ensure_ascii=False)
+        except json.JSONDecodeError as exc:
+            raise TransformError(f"the template is not JSON once filled: {exc}") from exc
+        return cls(paths=paths, pieces=tuple(_MARKED.split(minified)))
 
     def apply(self, event: dict[str, Any]) -> str:
         """The text the target receives for `event` (an EventBridge event)."""
@@ -104,14 +112,13 @@ class TargetInput:
             if selected is _MISSING:
                 raise TransformError(f"the event has no {self.input_path}")
             return json.dumps(selected, separators=(",", ":"))
-        if self.template is None or self.paths is None:
+        if self.paths is None:
             return json.dumps(event, separators=(",", ":"))
-        values = {}
-        for name, path in self.paths.items():
-            value = _select(event, path)
+        filled = list(self.pieces)
+        for index in range(1, len(filled), 2):
+            name = filled[index]
+            value = _select(event, self.paths[name])
             if value is _MISSING:
-                raise TransformError(f"the event has no {path} (placeholder <{name}>)")
-            values[name] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        # The template itself is minified, as EventBridge passes it on.
-        filled = _PLACEHOLDER.sub(lambda match: values[match.group(1)], self.template)
-        return json.dumps(json.loads(filled), separators=(",", ":"), ensure_ascii=False)
+                raise TransformError(f"the event has no {self.paths[name]} (placeholder <{name}>)")
+            filled[index] = _COMPACT.encode(value)
+        return "".join(filled)

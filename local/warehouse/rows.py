@@ -11,6 +11,7 @@ kind become one object as Firehose writes it (local.moto_firehose.object_for).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,9 +40,13 @@ def row_for(event: dict[str, Any]) -> tuple[MirrorKind, str] | None:
     kind = kind_of(event)
     if kind is None:
         return None
-    reconciled = RECONCILED_COLUMN in event["detail"]
+    return kind, _target_input(kind, RECONCILED_COLUMN in event["detail"]).apply(event)
+
+
+@functools.cache
+def _target_input(kind: MirrorKind, reconciled: bool) -> TargetInput:
     transformer = row_transformer(kind, reconciled=reconciled)
-    return kind, TargetInput.of({"InputTransformer": transformer}).apply(event)
+    return TargetInput.of({"InputTransformer": transformer})
 
 
 def write_mirror_files(

@@ -183,6 +183,3 @@ def row_transformer(kind: MirrorKind, *, reconciled: bool) -> dict[str, Any]:
         values.append(f'"{column.name}":<{column.name}>')
     return {"InputPathsMap": paths, "InputTemplate": "{" + ",".join(values) + "}"}
 
-
-def column_names(kind: MirrorKind) -> list[str]:
-    return [column.name for column in table_columns(kind)] + [PARTITION_COLUMN]
