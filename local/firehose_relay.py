@@ -67,6 +67,9 @@ class FirehoseRelay:
         self._idle_pause = idle_pause
         # moto's in-process SQS is not thread-safe: one caller at a time.
         self._lock = threading.Lock()
+        self._passes = threading.Condition()
+        self._quiet_passes = 0
+        """Passes over every queue that found nothing, so far."""
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="firehose-relay", daemon=True)
         self.delivered = 0
@@ -96,14 +99,30 @@ class FirehoseRelay:
 
     def wait_until_idle(self, timeout: float = 10.0) -> None:
         """Return once no stand-in queue holds an event (every one went to Firehose, or to
-        its dead-letter queue); RelayError after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while not self._idle():
-            if time.monotonic() > deadline:
-                raise RelayError(f"events still waited for Firehose after {timeout}s")
-            time.sleep(0.05)
+        its dead-letter queue); RelayError after `timeout` seconds.
 
-    def _idle(self) -> bool:
+        The queues are only counted after the relay found all of them empty in a pass that
+        began after the call: while it is busy, counting would only slow it down.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._quiet_pass_begun_after_now(deadline):
+                raise RelayError(f"events still waited for Firehose after {timeout}s")
+            if self._nothing_in_flight():
+                return
+
+    def _quiet_pass_begun_after_now(self, deadline: float) -> bool:
+        with self._passes:
+            # The pass under way now may have begun before the caller's last event.
+            wanted = self._quiet_passes + 2
+            return self._passes.wait_for(
+                lambda: self._quiet_passes >= wanted,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+
+    def _nothing_in_flight(self) -> bool:
+        """No event in any queue, visible or not (one that failed comes back, or goes to
+        the dead-letter queue)."""
         with self._lock:
             return all(
                 count == "0"
@@ -116,16 +135,30 @@ class FirehoseRelay:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                with self._lock:
-                    moved = sum(self._relay(target) for target in self._targets)
+                received = sum(self._drain(target) for target in self._targets)
             except (ClientError, BotoCoreError):
                 logger.exception("the Firehose relay could not reach SQS or Firehose; retrying")
-                moved = 0
-            if not moved:
+                received = -1
+            if received == 0:
+                with self._passes:
+                    self._quiet_passes += 1
+                    self._passes.notify_all()
+            if received <= 0:
                 self._stopping.wait(self._idle_pause)
 
+    def _drain(self, target: FirehoseTarget) -> int:
+        """Relay `target`'s queue while it gives full batches; how many it received."""
+        received = 0
+        while not self._stopping.is_set():
+            with self._lock:
+                batch = self._relay(target)
+            received += batch
+            if batch < _MAX_MESSAGES:
+                break
+        return received
+
     def _relay(self, target: FirehoseTarget) -> int:
-        """Hand one batch of `target`'s stand-in queue to its stream; how many it took."""
+        """Hand one batch of `target`'s stand-in queue to its stream; how many it received."""
         messages = self._sqs.receive_message(
             QueueUrl=target.stand_in_queue_url, MaxNumberOfMessages=_MAX_MESSAGES
         ).get("Messages", [])
@@ -137,7 +170,7 @@ class FirehoseRelay:
                 # Left in the queue: it comes back, then goes to the dead-letter queue.
                 logger.error("%s: an event cannot be delivered: %s", target.stream_name, exc)
         if not records:
-            return 0
+            return len(messages)
         answer = self._firehose.put_record_batch(
             DeliveryStreamName=target.stream_name,
             Records=[{"Data": text.encode()} for _, text in records],
@@ -156,4 +189,4 @@ class FirehoseRelay:
                 ],
             )
         self.delivered += len(taken)
-        return len(taken)
+        return len(messages)
