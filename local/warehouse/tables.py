@@ -182,4 +182,3 @@ def row_transformer(kind: MirrorKind, *, reconciled: bool) -> dict[str, Any]:
         paths[column.name] = column.path
         values.append(f'"{column.name}":<{column.name}>')
     return {"InputPathsMap": paths, "InputTemplate": "{" + ",".join(values) + "}"}
-

@@ -408,6 +408,17 @@ def _dead_letters() -> dict[str, Any]:
     }
 
 
+def _glue_table(table_input: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": _ref("AWS::AccountId"),
+            "DatabaseName": _ref("Database"),
+            "TableInput": table_input,
+        },
+    }
+
+
 def _glue_column(column: Column) -> dict[str, str]:
     described = {"Name": column.name, "Type": column.type.glue()}
     return described | ({"Comment": column.comment} if column.comment else {})
@@ -415,47 +426,42 @@ def _glue_column(column: Column) -> dict[str, str]:
 
 def _table(kind: MirrorKind) -> dict[str, Any]:
     location = f"s3://${{MirrorBucket}}/{kind.value}/"
-    return {
-        "Type": "AWS::Glue::Table",
-        "Properties": {
-            "CatalogId": _ref("AWS::AccountId"),
-            "DatabaseName": _ref("Database"),
-            "TableInput": {
-                "Name": kind.value,
-                "Description": f"One row per Pay4Feedback event about {kind.value} "
-                f"({', '.join(event_types(kind))})"
-                + (" and per backfill snapshot" if kind in SNAPSHOT_TYPES else ""),
-                "TableType": "EXTERNAL_TABLE",
-                "Parameters": {
-                    "classification": "json",
-                    "compressionType": "gzip",
-                    "projection.enabled": "true",
-                    f"projection.{PARTITION_COLUMN}.type": "date",
-                    f"projection.{PARTITION_COLUMN}.format": "yyyy-MM-dd",
-                    f"projection.{PARTITION_COLUMN}.range": f"{PROJECTION_START},NOW",
-                    f"projection.{PARTITION_COLUMN}.interval": "1",
-                    f"projection.{PARTITION_COLUMN}.interval.unit": "DAYS",
-                    "storage.location.template": {
-                        "Fn::Sub": f"{location}{PARTITION_COLUMN}=${{!{PARTITION_COLUMN}}}/"
-                    },
-                },
-                "PartitionKeys": [
-                    {
-                        "Name": PARTITION_COLUMN,
-                        "Type": "string",
-                        "Comment": "the UTC day the row landed (yyyy-MM-dd)",
-                    }
-                ],
-                "StorageDescriptor": {
-                    "Location": {"Fn::Sub": location},
-                    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-                    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
-                    "Columns": [_glue_column(column) for column in table_columns(kind)],
+    return _glue_table(
+        {
+            "Name": kind.value,
+            "Description": f"One row per Pay4Feedback event about {kind.value} "
+            f"({', '.join(event_types(kind))})"
+            + (" and per backfill snapshot" if kind in SNAPSHOT_TYPES else ""),
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {
+                "classification": "json",
+                "compressionType": "gzip",
+                "projection.enabled": "true",
+                f"projection.{PARTITION_COLUMN}.type": "date",
+                f"projection.{PARTITION_COLUMN}.format": "yyyy-MM-dd",
+                f"projection.{PARTITION_COLUMN}.range": f"{PROJECTION_START},NOW",
+                f"projection.{PARTITION_COLUMN}.interval": "1",
+                f"projection.{PARTITION_COLUMN}.interval.unit": "DAYS",
+                "storage.location.template": {
+                    "Fn::Sub": f"{location}{PARTITION_COLUMN}=${{!{PARTITION_COLUMN}}}/"
                 },
             },
-        },
-    }
+            "PartitionKeys": [
+                {
+                    "Name": PARTITION_COLUMN,
+                    "Type": "string",
+                    "Comment": "the UTC day the row landed (yyyy-MM-dd)",
+                }
+            ],
+            "StorageDescriptor": {
+                "Location": {"Fn::Sub": location},
+                "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+                "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+                "Columns": [_glue_column(column) for column in table_columns(kind)],
+            },
+        }
+    )
 
 
 def _view(view: SqlFile) -> dict[str, Any]:
@@ -470,34 +476,29 @@ def _view(view: SqlFile) -> dict[str, Any]:
         "schema": "${DatabaseName}",
         "columns": [{"name": c.name, "type": c.type.presto()} for c in columns],
     }
-    return {
-        "Type": "AWS::Glue::Table",
-        "Properties": {
-            "CatalogId": _ref("AWS::AccountId"),
-            "DatabaseName": _ref("Database"),
-            "TableInput": {
-                "Name": view.name,
-                "Description": view.description[:2048],
-                "TableType": "VIRTUAL_VIEW",
-                "Parameters": {"presto_view": "true", "comment": "Presto View"},
-                "ViewOriginalText": {
-                    "Fn::Join": [
-                        "",
-                        [
-                            "/* Presto View: ",
-                            {"Fn::Base64": {"Fn::Sub": json.dumps(definition)}},
-                            " */",
-                        ],
-                    ]
-                },
-                "ViewExpandedText": "/* Presto View */",
-                "StorageDescriptor": {
-                    "Columns": [{"Name": c.name, "Type": c.type.glue()} for c in columns],
-                    "SerdeInfo": {},
-                },
+    return _glue_table(
+        {
+            "Name": view.name,
+            "Description": view.description[:2048],
+            "TableType": "VIRTUAL_VIEW",
+            "Parameters": {"presto_view": "true", "comment": "Presto View"},
+            "ViewOriginalText": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "/* Presto View: ",
+                        {"Fn::Base64": {"Fn::Sub": json.dumps(definition)}},
+                        " */",
+                    ],
+                ]
             },
-        },
-    }
+            "ViewExpandedText": "/* Presto View */",
+            "StorageDescriptor": {
+                "Columns": [{"Name": c.name, "Type": c.type.glue()} for c in columns],
+                "SerdeInfo": {},
+            },
+        }
+    )
 
 
 def _catalogue() -> dict[str, Any]:

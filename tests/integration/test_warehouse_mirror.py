@@ -14,20 +14,17 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.cloudformation import Deployment, LocalDeployer
+from local.cloudformation import Deployment
 from local.firehose_relay import FirehoseRelay
-from local.sandbox import SandboxAdmin, running_sandbox
-from local.template import Template
 from local.warehouse.engine import MirrorDatabase, sync_from_s3
 from local.warehouse.tables import table_columns
-from p4f.client import Pay4FeedbackClient
 from p4f.fanout import ReceivedEvent, eventbridge_entry
 from p4f.mirror import KIND_MODELS, MirrorKind, event_types
-from p4f.models import EventType, PayoutStatus, WebhookEvent
+from p4f.models import EventType, WebhookEvent
+from tests import sandbox_events
+from tests.unit.test_local_cloudformation import deploy
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "p4f_test_mirror"
-API_KEY_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:p4f/api-key-AbCdEf"
 
 
 @dataclass
@@ -58,20 +55,6 @@ class Mirror:
         return MirrorDatabase(self.files)
 
 
-def deploy(session: boto3.Session, **parameters: str) -> Deployment:
-    return LocalDeployer(
-        Template.load(),
-        session.client,
-        stack_name="p4f-local",
-        parameters={"ApiKeySecretArn": API_KEY_ARN, **parameters},
-        function_urls={
-            "WebhookReceiverFunction": "http://127.0.0.1:9/",
-            "CampaignTriggerFunction": "http://127.0.0.1:9/",
-        },
-        root=ROOT,
-    ).deploy()
-
-
 @pytest.fixture
 def mirror(tmp_path: Path) -> Iterator[Mirror]:
     with mock_aws():
@@ -84,26 +67,10 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
 
 @pytest.fixture(scope="module")
 def every_event_type() -> list[WebhookEvent]:
-    """One event of each catalogue type, as the sandbox sends them."""
-    with running_sandbox([KEY]) as sandbox, Pay4FeedbackClient(sandbox.url, api_key=KEY) as api:
-        admin = SandboxAdmin(sandbox.url, KEY)
-        api.create_webhook("http://127.0.0.1:9/nowhere", list(EventType), "whsec_x")
-        campaign = api.create_campaign(
-            name='The "big" one', reward={"amount": "5.00", "currency": "EUR"}
-        )
-        api.update_campaign(campaign.id, status="ACTIVE")
-        api.pause_campaign(campaign.id)
-        api.resume_campaign(campaign.id)
-        good, bad = admin.submit_response(campaign.id), admin.submit_response(campaign.id)
-        admin.score(good.id, 30)
-        api.approve_response(good.id)
-        api.reject_response(bad.id, reason="Spam, and \\ a backslash")
-        admin.pay_out(good.id, PayoutStatus.FAILED, "Card declined")
-        admin.pay_out(good.id, PayoutStatus.COMPLETED)
-        events = admin.events()
-        admin.close()
-    assert {e.type for e in events} == set(EventType)
-    return events
+    """One event of each catalogue type, as the sandbox sends them; text to escape in them."""
+    return sandbox_events.every_event_type(
+        KEY, campaign_name='The "big" one', rejection_reason="Spam, and \\ a backslash"
+    )
 
 
 def test_each_event_type_lands_in_its_table_with_the_models_columns(
