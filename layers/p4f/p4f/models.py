@@ -184,6 +184,7 @@ class WebhookEvent(ApiModel):
     data: dict[str, JsonValue] = {}
     reconciled_at: datetime | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,  # absent from what Pay4Feedback sends
         description="Set by the bridge, never by Pay4Feedback: when its reconciler found "
         "this state change in the API and published the event no webhook had brought.",
     )
