@@ -17,6 +17,7 @@ from bench.lambda_env import importable_layer
 from bench.layer_size import layer_size
 from bench.report import Row, machine, markdown, write_json
 from bench.subjects import BUILD, SUBJECTS
+from bench.tenant_budget import tenant_budget
 from bench.warehouse import duckdb_queries, local_path
 
 logger = logging.getLogger("bench")
@@ -34,6 +35,10 @@ class Settings:
     client_limit: int = 60
     client_window: float = 2.0
     client_windows: int = 10
+    budget_callers: int = 4
+    budget_requests: int = 55
+    budget_window: float = 4.0
+    budget_windows: int = 3
     mirror_events: int = 2000
     mirror_responses: int = 100_000
     mirror_runs: int = 5
@@ -87,6 +92,15 @@ def _client(space: Workspace) -> list[Row]:
     )
 
 
+def _budget(space: Workspace) -> list[Row]:
+    return tenant_budget(
+        callers=space.settings.budget_callers,
+        budget=space.settings.budget_requests,
+        window=space.settings.budget_window,
+        windows=space.settings.budget_windows,
+    )
+
+
 def _warehouse(space: Workspace) -> list[Row]:
     settings = space.settings
     return local_path(settings.mirror_events) + duckdb_queries(
@@ -99,11 +113,12 @@ FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "warm": _warm,
     "forwarders": _forwarders,
     "client": _client,
+    "budget": _budget,
     "layer": _layer,
     "warehouse": _warehouse,
 }
 """Each figure by name, in the table's order."""
-LAYER_FREE = frozenset({"client", "warehouse"})
+LAYER_FREE = frozenset({"client", "budget", "warehouse"})
 """The figures that run without the layer `sam build` makes."""
 
 

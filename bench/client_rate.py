@@ -60,7 +60,7 @@ def client_rate(*, limit: int, window: float, windows: int) -> list[Row]:
             sandbox.url,
             api_key=API_KEY,
             transport=transport,
-            rate_limiter=SlidingWindowLimiter(limit, window, clock=clock),
+            budget=SlidingWindowLimiter(limit, window, clock=clock),
             clock=clock,
         ) as client,
     ):

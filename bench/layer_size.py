@@ -15,7 +15,7 @@ from bench.report import Row, Target
 if TYPE_CHECKING:
     from pathlib import Path
 
-FIGURE = "(5) layer size"
+FIGURE = "(6) layer size"
 MIB = 1024 * 1024
 # Import names of what the runtime provides (RUNTIME_DISTRIBUTIONS, as folders or modules).
 _RUNTIME_IMPORT_NAMES = (

@@ -86,6 +86,7 @@ class Fixture:
     trigger_token_arn: str
     table: str
     trigger_table: str
+    budget_table: str
     bus: str
     queue_url: str
     trigger_queue_url: str
@@ -108,6 +109,7 @@ class Fixture:
             trigger_token_arn=f"{arn}:p4f/trigger-token-AbCdEf",
             table="idempotency",
             trigger_table="triggers",
+            budget_table="api-budget",
             bus="p4f-bridge-events",
             queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/fan-out",
             trigger_queue_url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/create-campaign",
@@ -140,6 +142,7 @@ class Fixture:
         dynamodb = _client("dynamodb", aws_url)
         dynamodb.create_table(**template.table_definition("IdempotencyTable", named.table))
         dynamodb.create_table(**template.table_definition("TriggerTable", named.trigger_table))
+        dynamodb.create_table(**template.table_definition("ApiBudgetTable", named.budget_table))
         _client("events", aws_url).create_event_bus(Name=named.bus)
         sqs = _client("sqs", aws_url)
         queue_url = sqs.create_queue(QueueName="fan-out")["QueueUrl"]
@@ -156,6 +159,7 @@ class Fixture:
             trigger_token_arn,
             named.table,
             named.trigger_table,
+            named.budget_table,
             named.bus,
             queue_url,
             trigger_queue_url,
@@ -372,6 +376,7 @@ def _subscription_manager_env(fixture: Fixture) -> dict[str, str]:
         "P4F_API_KEY_SECRET_ARN": fixture.api_key_secret_arn,
         "P4F_BASE_URL": fixture.sandbox_url,
         "WEBHOOK_SECRET_ARN": fixture.secret_arn,
+        "API_BUDGET_TABLE": fixture.budget_table,
     }
 
 
@@ -383,6 +388,7 @@ def _trigger_env(fixture: Fixture) -> dict[str, str]:
         "TRIGGER_TABLE": fixture.trigger_table,
         "EVENT_BUS_NAME": fixture.bus,
         "TRIGGER_QUEUE_URL": fixture.trigger_queue_url,
+        "API_BUDGET_TABLE": fixture.budget_table,
     }
 
 

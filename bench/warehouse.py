@@ -1,4 +1,4 @@
-"""Figure (6): the warehouse mirror, through the local path and in DuckDB.
+"""Figure (7): the warehouse mirror, through the local path and in DuckDB.
 
 (a) rows/s through the local path: template.yaml deployed into a moto_server with the
     mirror on, as the local stack does it, and the Firehose relay (local.firehose_relay) in
@@ -41,7 +41,7 @@ from local.warehouse.sql import named_queries
 from p4f.fanout import EVENT_SOURCE
 from p4f.mirror import MirrorKind
 
-FIGURE = "(6) warehouse"
+FIGURE = "(7) warehouse"
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 QUERY_TARGET = Target(1000, text="< 1 s")

@@ -25,10 +25,11 @@ What it does, as the event source mapping does
   visibility timeout, and moves it to the dead-letter queue once it has been received
   the redrive policy's maxReceiveCount times (moto does both).
 
-Receives are serialised: moto's in-process SQS is not thread-safe (two pollers could be
-given the same message); handlers still run concurrently. The lock that serialises them
-is taken in turn (first come, first served): with a plain lock, a poller whose long poll
-came back empty takes it again at once, and `wait_until_idle` could wait for ever.
+Calls to SQS are serialised: moto's in-process SQS is not thread-safe (two pollers could be
+given the same message, and a delete that rebuilds a queue's message list while another
+poller receives from it loses that poller's receipt); handlers still run concurrently. The
+lock is taken in turn (first come, first served): with a plain lock, a poller whose long
+poll came back empty takes it again at once, and `wait_until_idle` could wait for ever.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class SqsPoller:
         self._wait_seconds = wait_seconds
         self._report_failures = report_batch_item_failures
         self._stopping = threading.Event()
-        self._receive_lock = _TurnLock()
+        self._sqs_lock = _TurnLock()
         self._state = threading.Lock()
         self._busy = 0
         self._invocations: list[Invocation] = []
@@ -198,19 +199,24 @@ class SqsPoller:
 
     def _idle(self) -> bool:
         # Counted between receives: a receive that moves a message to the dead-letter queue
-        # has it in neither queue for a moment (in moto).
-        with self._receive_lock:
+        # has it in neither queue for a moment (in moto). And counted twice: moto reads the
+        # clock once per count, so a message whose visibility timeout ends between two of
+        # them is in neither the visible nor the in-flight count of one reading.
+        with self._sqs_lock:
             with self._state:
                 if self._busy:
                     return False
-            counts = self._sqs.get_queue_attributes(
-                QueueUrl=self._queue_url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                    "ApproximateNumberOfMessagesDelayed",
-                ],
-            )["Attributes"]
+            return self._queue_empty() and self._queue_empty()
+
+    def _queue_empty(self) -> bool:
+        counts = self._sqs.get_queue_attributes(
+            QueueUrl=self._queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
         return all(count == "0" for count in counts.values())
 
     # --- one poller ---------------------------------------------------------------
@@ -230,7 +236,7 @@ class SqsPoller:
                 self._stopping.wait(_SHORT_POLL_INTERVAL)
 
     def _receive(self) -> list[MessageTypeDef]:
-        with self._receive_lock:
+        with self._sqs_lock:
             if self._stopping.is_set():
                 return []
             messages = self._sqs.receive_message(
@@ -284,12 +290,14 @@ class SqsPoller:
     def _delete(self, messages: Sequence[MessageTypeDef]) -> None:
         for start in range(0, len(messages), MAX_BATCH_SIZE):
             chunk = messages[start : start + MAX_BATCH_SIZE]
-            answer = self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)
-                ],
-            )
+            with self._sqs_lock:
+                answer = self._sqs.delete_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                        for n, m in enumerate(chunk)
+                    ],
+                )
             for failed in answer.get("Failed", []):
                 logger.warning("could not delete a processed message: %s", failed["Message"])
 

@@ -21,10 +21,12 @@ from local.atomic_moto import make_dynamodb_atomic
 from local.moto_events import make_event_paths_cached
 from local.moto_firehose import make_firehose_faithful
 from local.sample_events import catalogue_event, forwarder_record
+from local.template import Template
 from p4f.forwarding import QueuedEvent, read_record
 from p4f.models import EventType
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 # DynamoDB's conditional writes are atomic in AWS: in moto too, for every test.
@@ -38,6 +40,14 @@ AWS_REGION = "us-east-1"
 FORWARDER_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:forwarder"
 
 LoadFunction = Callable[[str, Mapping[str, str]], ModuleType]
+API_BUDGET_TABLE = "api-budget"
+
+
+def api_budget(dynamodb: DynamoDBClient, **variables: str) -> dict[str, str]:
+    """The API budget's table (template.yaml's ApiBudgetTable) in the caller's moto, and the
+    environment that points a function at it, with `variables` (e.g. API_REQUESTS_PER_MINUTE)."""
+    dynamodb.create_table(**Template.load().table_definition("ApiBudgetTable", API_BUDGET_TABLE))
+    return {"API_BUDGET_TABLE": API_BUDGET_TABLE} | variables
 
 
 @dataclass

@@ -7,9 +7,9 @@ Two event sources, one logic (`trigger.CampaignTrigger`):
 * its SQS queue, fed by a rule on the bridge's bus with CreateCampaign events
   (`trigger_queue`, partial batch failures).
 
-Clients are built once per container, at init. The Pay4Feedback client paces itself at
-this container's share of the trigger's request budget (TriggerRequestsPerMinute split
-over the containers that may run at once), so that the tenant's other work keeps headroom.
+Clients are built once per container, at init. The Pay4Feedback client takes its slots
+from the tenant-wide API budget (p4f.budget) the bridge's functions share: the function URL
+as an interactive caller (a no-code tool waits), the queue as a background one.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from trigger_http import TriggerEndpoint, rejection
 from trigger_ledger import TriggerLedger
 from trigger_queue import TriggerQueue
 
+from p4f.budget import BudgetMetrics, Priority, TenantBudget
 from p4f.client import Pay4FeedbackClient
 from p4f.function_url import BadRequestEncodingError, HttpRequest
-from p4f.ratelimit import SlidingWindowLimiter
 from p4f.secrets import ApiKeySecret, TriggerToken, secretsmanager_client
 
 if TYPE_CHECKING:
@@ -43,17 +43,18 @@ tracer = Tracer()
 
 settings = Settings.from_env(os.environ)
 _secretsmanager = secretsmanager_client()
+_dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
 client = Pay4FeedbackClient(
     settings.base_url,
     key_provider=ApiKeySecret(settings.api_key_secret_arn, boto3_client=_secretsmanager),
     timeout=settings.api_timeout_seconds,
-    rate_limiter=SlidingWindowLimiter(
-        settings.requests_per_container, settings.rate_window_seconds
+    budget=TenantBudget.from_settings(
+        settings.budget,
+        _dynamodb,
+        observer=BudgetMetrics(settings.budget.function_name),
     ),
 )
-trigger = CampaignTrigger(
-    client, TriggerLedger(settings.table_name, boto3.client("dynamodb", config=AWS_CONFIG))
-)
+trigger = CampaignTrigger(client, TriggerLedger(settings.table_name, _dynamodb))
 endpoint = TriggerEndpoint(
     trigger, TriggerToken(settings.token_secret_arn, boto3_client=_secretsmanager)
 )
@@ -82,7 +83,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return context.get_remaining_time_in_millis() / 1000
 
     if _is_sqs_batch(event):
-        batch = queue.consume(event["Records"], seconds_left)
+        with client.priority(Priority.BACKGROUND):  # nobody waits on the queue
+            batch = queue.consume(event["Records"], seconds_left)
         for one in batch.handled:
             _report(
                 one.result,

@@ -18,6 +18,7 @@ function URL, the queue) call `trigger` and turn its `TriggerResult` into their 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -28,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from trigger_ledger import ClaimLostError, ClaimOutcome
 
 from p4f import settings as env_readers
+from p4f.budget import BudgetExhaustedError, BudgetSettings, BudgetUnavailableError
 from p4f.client import DEFAULT_BASE_URL
 from p4f.errors import (
     AuthenticationError,
@@ -54,8 +56,6 @@ DEADLINE_MARGIN_SECONDS = 2.0
 BUSY_RETRY_SECONDS = 5
 """The most a repeat of a key being processed is told to wait: the holder usually finishes
 (or gives the key back) within seconds, long before its claim would lapse."""
-TENANT_RATE_WINDOW_SECONDS = 60
-"""The window of the tenant's limit: 60 requests a minute (the API reference)."""
 
 
 @dataclass(frozen=True)
@@ -66,43 +66,22 @@ class Settings:
     table_name: str
     event_bus_name: str
     queue_url: str
-    requests_per_minute: int
-    """The trigger's share of the tenant's 60 requests a minute, all containers together."""
-    containers: int
-    """How many containers share it: the queue's MaximumConcurrency."""
-    rate_window_seconds: int
-    """The window the limit counts in: 60, as the API's; tests shorten it with the sandbox's."""
     api_timeout_seconds: int
+    budget: BudgetSettings
+    """The tenant-wide API budget this function shares with the bridge's others."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        found = cls(
+        return cls(
             token_secret_arn=env_readers.required(env, "TRIGGER_TOKEN_SECRET_ARN"),
             api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
             base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
             table_name=env_readers.required(env, "TRIGGER_TABLE"),
             event_bus_name=env_readers.required(env, "EVENT_BUS_NAME"),
             queue_url=env_readers.required(env, "TRIGGER_QUEUE_URL"),
-            requests_per_minute=env_readers.integer(
-                env, "TRIGGER_REQUESTS_PER_MINUTE", 30, minimum=1
-            ),
-            containers=env_readers.integer(env, "TRIGGER_CONCURRENCY", 2, minimum=1),
-            rate_window_seconds=env_readers.integer(
-                env, "RATE_WINDOW_SECONDS", TENANT_RATE_WINDOW_SECONDS, minimum=1
-            ),
             api_timeout_seconds=env_readers.integer(env, "P4F_TIMEOUT_SECONDS", 10, minimum=1),
+            budget=BudgetSettings.from_env(env),
         )
-        if found.requests_per_minute < found.containers:
-            raise env_readers.ConfigurationError(
-                "TRIGGER_REQUESTS_PER_MINUTE must be at least TRIGGER_CONCURRENCY: each "
-                "container needs one request a minute of the budget"
-            )
-        return found
-
-    @property
-    def requests_per_container(self) -> int:
-        """What one container may send per window, so that all of them stay in the budget."""
-        return self.requests_per_minute // self.containers
 
 
 class Outcome(StrEnum):
@@ -112,8 +91,8 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     """Permanent: the request must change (validation, the API's 400/409, a reused key)."""
     DEFERRED = "deferred"
-    """Not now: retry after `retry_after` (429: the tenant's rate limit is used up; 409:
-    another invocation holds the key)."""
+    """Not now: retry after `retry_after` (429: the bridge's API budget or Pay4Feedback's rate
+    limit is used up; 409: another invocation holds the key)."""
     FAILED = "failed"
     """Transient: Pay4Feedback or AWS failed; retry later."""
 
@@ -135,6 +114,12 @@ class CampaignTakenError(RuntimeError):
     (whose own POST was lost) before this one could record it."""
 
 
+def api_idempotency_key(key: str) -> str:
+    """The Idempotency-Key the trigger's POST for `key` carries: the same for every attempt,
+    in a form the API takes whatever the caller's key holds (a digest, not the key)."""
+    return f"p4f-bridge-trigger-{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def refused(status: int, error: str) -> TriggerResult:
     return TriggerResult(Outcome.REFUSED, status, error=error)
 
@@ -143,11 +128,15 @@ def failure(exc: Exception) -> TriggerResult:
     """The result of a trigger that raised `exc`: the one mapping of failures to statuses."""
     if isinstance(exc, RateLimitError):
         wait = max(1, math.ceil(exc.retry_after))
+        if isinstance(exc, BudgetExhaustedError):
+            why = (
+                "the bridge's API budget is used up (all its functions share "
+                "ApiRequestsPerMinute; Pay4Feedback itself refused nothing)"
+            )
+        else:
+            why = "Pay4Feedback's rate limit is used up"
         return TriggerResult(
-            Outcome.DEFERRED,
-            429,
-            error=f"Pay4Feedback's rate limit is used up; retry in {wait}s",
-            retry_after=wait,
+            Outcome.DEFERRED, 429, error=f"{why}; retry in {wait}s", retry_after=wait
         )
     if isinstance(exc, InvalidRequestError | ConflictError):
         # The API refused this campaign: its message names the field or the state.
@@ -166,6 +155,8 @@ def _transient(exc: Exception) -> tuple[int, str]:
         return 500, str(exc)
     if isinstance(exc, ClaimLostError | CampaignTakenError):
         return 503, f"{exc}; retry later"
+    if isinstance(exc, BudgetUnavailableError):
+        return 503, str(exc)
     return 503, f"the trigger table did not answer ({type(exc).__name__}); retry later"
 
 
@@ -174,6 +165,7 @@ _FAILURES = (
     SecretError,
     ClaimLostError,
     CampaignTakenError,
+    BudgetUnavailableError,
     ClientError,
     BotoCoreError,
 )
@@ -250,7 +242,7 @@ class CampaignTrigger:
             if found is not None:
                 logger.info("adopted the campaign of an earlier attempt", extra={"key": claim.key})
                 return found
-        campaign = self._create(body, accept)
+        campaign = self._create(body, accept, key=claim.key)
         if not accept(campaign):
             raise CampaignTakenError(
                 f"campaign {campaign.id} was adopted by another trigger with the same fields"
@@ -258,8 +250,14 @@ class CampaignTrigger:
         return campaign
 
     def _create(
-        self, body: TriggerBody, accept: Callable[[Campaign], bool] | None = None
+        self,
+        body: TriggerBody,
+        accept: Callable[[Campaign], bool] | None = None,
+        *,
+        key: str | None = None,
     ) -> Campaign:
+        """POST the campaign; with the trigger's key, its POSTs carry one Idempotency-Key
+        derived from it, in every invocation (API v1.1 then makes one campaign per key)."""
         return self._client.create_campaign(
             name=body.name,
             description=body.description,
@@ -267,6 +265,7 @@ class CampaignTrigger:
             max_responses=body.max_responses,
             questions=body.questions,
             accept=accept,
+            idempotency_key=api_idempotency_key(key) if key is not None else None,
         )
 
     def _launch(self, campaign: Campaign, activate: bool) -> Campaign:

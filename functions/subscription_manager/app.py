@@ -10,12 +10,14 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import httpx
 from aws_lambda_powertools import Logger, Tracer
 from cfn_custom_resource import CustomResourceRequest, Responder, handle
 from subscriptions import NOT_CREATED_PREFIX, SubscriptionManager
 
 from p4f import settings as env_readers
+from p4f.budget import BudgetMetrics, BudgetSettings, TenantBudget
 from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
 from p4f.secrets import ApiKeySecret, SigningSecrets
 
@@ -33,6 +35,7 @@ class Settings:
     api_key_secret_arn: str
     webhook_secret_arn: str
     base_url: str
+    budget: BudgetSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -40,6 +43,7 @@ class Settings:
             api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
             webhook_secret_arn=env_readers.required(env, "WEBHOOK_SECRET_ARN"),
             base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
+            budget=BudgetSettings.from_env(env),
         )
 
 
@@ -48,8 +52,15 @@ tracer = Tracer()
 
 settings = Settings.from_env(os.environ)
 signing_secrets = SigningSecrets(settings.webhook_secret_arn)
+# An interactive caller of the API budget: a deploy waits for it.
 client = Pay4FeedbackClient(
-    settings.base_url, key_provider=ApiKeySecret(settings.api_key_secret_arn)
+    settings.base_url,
+    key_provider=ApiKeySecret(settings.api_key_secret_arn),
+    budget=TenantBudget.from_settings(
+        settings.budget,
+        boto3.client("dynamodb"),
+        observer=BudgetMetrics(settings.budget.function_name),
+    ),
 )
 # The newest signing secret comes first in the secret (see README, rotation).
 manager = SubscriptionManager(client, signing_secret=lambda: signing_secrets.refresh()[0])

@@ -1,5 +1,5 @@
-"""`python -m local.sandbox --port 8080 --api-key KEY [--api-key KEY2 ...]`: a local
-Pay4Feedback to develop and test the bridge against. Ctrl-C (or SIGTERM) stops it."""
+"""`python -m local.sandbox --port 8080 --api-key KEY [--api-key KEY2 ...] [--api-version 1.1]`:
+a local Pay4Feedback to develop and test the bridge against. Ctrl-C (or SIGTERM) stops it."""
 
 from __future__ import annotations
 
@@ -31,6 +31,16 @@ def _parser() -> argparse.ArgumentParser:
         help="an API key; repeat for more tenants",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--api-version",
+        choices=["1.0", "1.1"],
+        default="1.0",
+        help="1.0: the API as the reference is today (default); 1.1: as its changelog plans "
+        "it (cursor pagination, Idempotency-Key on POSTs, filters on /responses)",
+    )
+    parser.add_argument(
+        "--page-size", type=int, default=100, help="rows a page of a 1.1 list holds"
+    )
     parser.add_argument("--rate-limit", type=int, default=60, help="requests per window")
     parser.add_argument("--rate-window", type=float, default=60.0, help="window in seconds")
     parser.add_argument(
@@ -63,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = SandboxSettings(
             api_keys=tuple(args.api_keys),
+            api_version=args.api_version,
+            page_size=args.page_size,
             rate_limit=args.rate_limit,
             rate_window=args.rate_window,
             webhook_retry_base=args.webhook_retry_base,
@@ -85,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with SandboxServer(settings, host=args.host, port=args.port) as server:
             tenants = len(settings.api_keys)
             print(
-                f"Pay4Feedback sandbox listening on {server.url} "
+                f"Pay4Feedback sandbox (API v{settings.api_version}) listening on {server.url} "
                 f"({tenants} tenant{'s' if tenants > 1 else ''})",
                 flush=True,
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import BaseModel
 
 from local.sandbox.webhooks import DeliveryAttempt
 from p4f.models import Payout, PayoutStatus, Response, WebhookEvent
@@ -17,6 +18,15 @@ if TYPE_CHECKING:
 
 class SandboxAdminError(RuntimeError):
     """The sandbox refused an admin request."""
+
+
+class SandboxStats(BaseModel):
+    """`GET /_sandbox/stats`: one tenant's /api/v1 requests since the sandbox started."""
+
+    requests: int
+    """Every request answered (authenticated as the tenant), 429s included."""
+    rate_limited: int
+    """Of those, the ones answered 429."""
 
 
 class SandboxAdmin:
@@ -88,6 +98,11 @@ class SandboxAdmin:
     def events(self) -> list[WebhookEvent]:
         """Every event emitted for this tenant, newest first."""
         return [WebhookEvent.model_validate(e) for e in self._call("GET", "/events")]
+
+    def stats(self) -> SandboxStats:
+        """How many /api/v1 requests of this tenant the sandbox answered, and how many of
+        those answers were 429s."""
+        return SandboxStats.model_validate(self._call("GET", "/stats"))
 
     def deliveries(self) -> list[DeliveryAttempt]:
         """Every webhook delivery attempt for this tenant, newest first."""

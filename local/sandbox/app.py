@@ -1,6 +1,9 @@
 """The sandbox's HTTP face: the 14 endpoints of the REST API reference under /api/v1, and
 admin endpoints under /_sandbox that simulate what the API alone cannot do.
 
+In API v1.1 (`SandboxSettings.api_version`) lists page with cursors and filter /responses
+(`local.sandbox.pages`), and POSTs honour `Idempotency-Key` (`local.sandbox.idempotency`).
+
 Handlers are thin: they take the path id and body, call the caller's `Tenant`, and wrap the
 result in the API's envelope. Every refusal is an exception, and `_error_answer` is the one
 place that turns exceptions into HTTP answers.
@@ -43,11 +46,17 @@ from local.sandbox.errors import (
     NotFoundError,
     RateLimitedError,
     SandboxError,
+    UnprocessableError,
 )
+from local.sandbox.idempotency import HEADER as IDEMPOTENCY_HEADER
+from local.sandbox.idempotency import fingerprint
+from local.sandbox.pages import ListQuery, Page, ResponseFilters
 from local.sandbox.settings import SandboxSettings
 from local.sandbox.store import KEY_PREFIX_LENGTH, Caller, Store, Tenant
 from local.sandbox.webhooks import WebhookDispatcher
 from p4f.envelope import failure, success
+from p4f.models import Campaign
+from p4f.models import Response as ApiResponse
 
 ADMIN_PREFIX = "/_sandbox"
 MAX_BODY_BYTES = 1_000_000
@@ -57,6 +66,7 @@ _STATUS_BY_ERROR: dict[type[SandboxError], int] = {
     AuthenticationError: 401,
     NotFoundError: 404,
     ConflictError: 409,
+    UnprocessableError: 422,
 }
 
 
@@ -80,7 +90,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
             yield
 
     return Starlette(
-        routes=_Sandbox(store, dispatcher).routes(),
+        routes=_Sandbox(store, dispatcher, settings).routes(),
         exception_handlers={
             SandboxError: _error_answer,
             HTTPException: _error_answer,
@@ -99,10 +109,23 @@ class _Call:
     caller: Caller
     store: Store
     dispatcher: WebhookDispatcher
+    settings: SandboxSettings
 
     @property
     def tenant(self) -> Tenant:
         return self.caller.tenant
+
+    def list_query(self) -> ListQuery:
+        return ListQuery.parse(
+            self.request.query_params,
+            api_version=self.settings.api_version,
+            page_size=self.settings.page_size,
+        )
+
+    def response_filters(self) -> ResponseFilters:
+        return ResponseFilters.parse(
+            self.request.query_params, api_version=self.settings.api_version
+        )
 
     @property
     def path_id(self) -> str:
@@ -124,6 +147,7 @@ class _Sandbox:
 
     store: Store
     dispatcher: WebhookDispatcher
+    settings: SandboxSettings
 
     def routes(self) -> list[BaseRoute]:
         api, admin = self._api_route, self._admin_route
@@ -156,6 +180,7 @@ class _Sandbox:
                     admin("/rate-limit", PUT=set_rate_limit),
                     admin("/events", GET=list_events),
                     admin("/deliveries", GET=list_deliveries),
+                    admin("/stats", GET=get_stats),
                 ],
             ),
         ]
@@ -170,16 +195,36 @@ class _Sandbox:
             handler = _handler_for(request, handlers)
             fault = call.tenant.take_fault(request.method, request.url.path)
             if fault is None:
-                return await handler(call)
+                return await self._answer(call, handler)
             if fault.delay is None:
                 return _fault_answer(fault)
             try:
-                return await handler(call)
+                return await self._answer(call, handler)
             finally:
                 # The work is done; only the answer is late (the client may have given up).
                 await asyncio.sleep(fault.delay)
 
         return Route(path, endpoint, methods=list(handlers))
+
+    async def _answer(self, call: _Call, handler: _Handler) -> Response:
+        """The handler's answer; in v1.1 a POST's under its Idempotency-Key."""
+        key = call.request.headers.get(IDEMPOTENCY_HEADER)
+        if self.settings.api_version == "1.0" or call.request.method != "POST" or key is None:
+            return await handler(call)
+        request = fingerprint("POST", call.request.url.path, await call.request.body())
+        keys = call.tenant.idempotency_keys
+        replayed = keys.begin(key, request)
+        if replayed is not None:
+            return replayed
+        try:
+            answer = await handler(call)
+        except SandboxError as exc:
+            answer = _error_answer(call.request, exc)
+        except BaseException:
+            keys.abandon(key)
+            raise
+        keys.finish(key, answer)
+        return answer
 
     def _admin_route(self, path: str, **handlers: _Handler) -> Route:
         """A /_sandbox route: authenticated with a tenant's key, never limited or faulted."""
@@ -191,7 +236,7 @@ class _Sandbox:
 
     def _call(self, request: Request) -> _Call:
         caller = self.store.authenticate(_presented_key(request))
-        return _Call(request, caller, self.store, self.dispatcher)
+        return _Call(request, caller, self.store, self.dispatcher, self.settings)
 
 
 def _handler_for(request: Request, handlers: dict[str, _Handler]) -> _Handler:
@@ -218,6 +263,14 @@ def _ok(
     else:
         payload = [item.model_dump(mode="json") for item in data]
     return JSONResponse(success(payload), status_code=status)
+
+
+def _page(page: Page[Campaign] | Page[ApiResponse]) -> JSONResponse:
+    """A list's answer: its rows, and `next` while more pages remain (v1.1)."""
+    envelope = success([row.model_dump(mode="json") for row in page.rows])
+    if page.next is not None:
+        envelope["next"] = page.next
+    return JSONResponse(envelope)
 
 
 def _failure(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -263,7 +316,7 @@ async def me(call: _Call) -> Response:
 
 
 async def list_campaigns(call: _Call) -> Response:
-    return _ok(call.tenant.list_campaigns())
+    return _page(call.tenant.list_campaigns(call.list_query()))
 
 
 async def create_campaign(call: _Call) -> Response:
@@ -288,7 +341,7 @@ async def resume_campaign(call: _Call) -> Response:
 
 
 async def list_responses(call: _Call) -> Response:
-    return _ok(call.tenant.list_responses())
+    return _page(call.tenant.list_responses(call.list_query(), call.response_filters()))
 
 
 async def get_response(call: _Call) -> Response:
@@ -369,3 +422,8 @@ async def list_events(call: _Call) -> Response:
 
 async def list_deliveries(call: _Call) -> Response:
     return _ok(call.dispatcher.attempts(call.tenant.id))
+
+
+async def get_stats(call: _Call) -> Response:
+    stats = call.tenant.stats
+    return _ok({"requests": stats.requests, "rate_limited": stats.rate_limited})

@@ -5,6 +5,7 @@ SandboxError
 ├── AuthenticationError   401  the API key is missing, invalid or revoked
 ├── NotFoundError         404  no such resource in the caller's tenant
 ├── ConflictError         409  the resource's state forbids the action
+├── UnprocessableError    422  an Idempotency-Key reused for another request (v1.1)
 └── RateLimitedError      429  the tenant used up its requests for the window
 """
 
@@ -29,6 +30,10 @@ class NotFoundError(SandboxError):
 
 class ConflictError(SandboxError):
     """The resource's current state does not allow the action."""
+
+
+class UnprocessableError(SandboxError):
+    """The request is well formed but contradicts an earlier one (a reused idempotency key)."""
 
 
 class RateLimitedError(SandboxError):

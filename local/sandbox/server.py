@@ -16,6 +16,8 @@ from local.sandbox.settings import THREE_DAYS, SandboxSettings
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from local.sandbox.pages import ApiVersion
+
 
 class SandboxServer(ThreadedAsgiServer):
     """A sandbox listening on `host`:`port` (0: a free port) while started.
@@ -35,6 +37,8 @@ class SandboxServer(ThreadedAsgiServer):
 def running_sandbox(
     api_keys: Sequence[str],
     *,
+    api_version: ApiVersion = "1.0",
+    page_size: int = 100,
     rate_limit: int = 60,
     rate_window: float = 60.0,
     webhook_retry_base: float = 1.0,
@@ -46,6 +50,8 @@ def running_sandbox(
     """A started sandbox with one tenant per key, stopped when the block ends."""
     settings = SandboxSettings(
         api_keys=tuple(api_keys),
+        api_version=api_version,
+        page_size=page_size,
         rate_limit=rate_limit,
         rate_window=rate_window,
         webhook_retry_base=webhook_retry_base,

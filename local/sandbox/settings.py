@@ -1,10 +1,13 @@
-"""What a sandbox is started with: its tenants' keys, rate limit and webhook retry policy."""
+"""What a sandbox is started with: its tenants' keys, API version, rate limit and webhook
+retry policy."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from local.sandbox.pages import LIST_LIMIT, ApiVersion
 
 THREE_DAYS = 3 * 24 * 3600.0
 """How long Pay4Feedback keeps retrying a webhook delivery (contract/webhooks.md)."""
@@ -19,6 +22,11 @@ class SandboxSettings(BaseModel):
 
     # Kept out of repr so that logging the settings never shows a key.
     api_keys: tuple[ApiKey, ...] = Field(min_length=1, repr=False)
+    api_version: ApiVersion = "1.0"
+    """1.0 as the reference is today; 1.1 as its changelog plans it: cursor pagination,
+    Idempotency-Key on POSTs, filters on /responses (`local.sandbox.pages`, `.idempotency`)."""
+    page_size: int = Field(default=100, ge=1, le=LIST_LIMIT)
+    """Rows a page of a v1.1 list holds."""
     rate_limit: int = Field(default=60, ge=1)
     """Requests a tenant may make in `rate_window` seconds (the reference: 60 a minute)."""
     rate_window: float = Field(default=60.0, gt=0)

@@ -39,6 +39,8 @@ from local.sandbox.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from local.sandbox.idempotency import IdempotencyKeys
+from local.sandbox.pages import LIST_LIMIT, ListQuery, Page, ResponseFilters, paginate
 from p4f.models import (
     Answer,
     Campaign,
@@ -57,8 +59,6 @@ from p4f.models import (
 )
 from p4f.ratelimit import SlidingWindowLimiter
 
-LIST_LIMIT = 500
-"""Rows a list endpoint returns at most (the reference: "up to 500 rows, newest first")."""
 KEY_PREFIX_LENGTH = 12
 DEFAULT_REJECTION_REASON = "No reason given"
 DEFAULT_FAILURE_REASON = "Payment provider declined the transfer"
@@ -81,7 +81,11 @@ def _digest(api_key: str) -> str:
 
 def _newest_first[R](resources: dict[str, R]) -> list[R]:
     # Dicts keep insertion order, which is creation order even within one second.
-    return list(reversed(resources.values()))[:LIST_LIMIT]
+    return list(reversed(resources.values()))
+
+
+def _id_of(resource: Campaign | Response) -> str:
+    return resource.id
 
 
 def _verdict_for(score: float) -> QualityVerdict:
@@ -121,6 +125,14 @@ class EventPublisher(Protocol):
 
 
 @dataclass
+class RequestStats:
+    """What a tenant's /api/v1 requests got: every answer, and the 429s among them."""
+
+    requests: int = 0
+    rate_limited: int = 0
+
+
+@dataclass
 class _ArmedFault:
     rule: FaultBody
     remaining: int
@@ -137,6 +149,8 @@ class Tenant:
         self._publisher = publisher
         self._limiter = self._new_limiter(rate_limit, rate_window)
         self._faults: list[_ArmedFault] = []
+        self.stats = RequestStats()
+        self.idempotency_keys = IdempotencyKeys()
         self._campaigns: dict[str, Campaign] = {}
         self._responses: dict[str, Response] = {}
         self._subscriptions: dict[str, Subscription] = {}
@@ -151,8 +165,10 @@ class Tenant:
 
     def count_request(self) -> None:
         """Count one request against the window; RateLimitedError (not counted) when full."""
+        self.stats.requests += 1
         wait = self._limiter.try_acquire()
         if wait:
+            self.stats.rate_limited += 1
             raise RateLimitedError(max(1, math.ceil(wait)))
 
     def set_rate_limit(self, limit: int, window: float) -> None:
@@ -182,8 +198,8 @@ class Tenant:
 
     # --- campaigns --------------------------------------------------------------------
 
-    def list_campaigns(self) -> list[Campaign]:
-        return _newest_first(self._campaigns)
+    def list_campaigns(self, query: ListQuery) -> Page[Campaign]:
+        return paginate(_newest_first(self._campaigns), query, _id_of)
 
     def get_campaign(self, campaign_id: str) -> Campaign:
         campaign = self._campaigns.get(campaign_id)
@@ -281,8 +297,10 @@ class Tenant:
 
     # --- responses --------------------------------------------------------------------
 
-    def list_responses(self) -> list[Response]:
-        return _newest_first(self._responses)
+    def list_responses(
+        self, query: ListQuery, filters: ResponseFilters | None = None
+    ) -> Page[Response]:
+        return paginate(_newest_first(self._responses), query, _id_of, filters or ResponseFilters())
 
     def get_response(self, response_id: str) -> Response:
         response = self._responses.get(response_id)
@@ -322,7 +340,8 @@ class Tenant:
     # --- webhooks ---------------------------------------------------------------------
 
     def list_webhooks(self) -> list[WebhookSubscription]:
-        return [subscription.resource for subscription in _newest_first(self._subscriptions)]
+        subscriptions = _newest_first(self._subscriptions)[:LIST_LIMIT]
+        return [subscription.resource for subscription in subscriptions]
 
     def create_webhook(self, body: WebhookBody) -> WebhookSubscription:
         """A new subscription, which gets a `ping` event (and only it does)."""

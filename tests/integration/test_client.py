@@ -167,9 +167,7 @@ def test_a_429_the_deadline_cannot_cover_is_raised_with_retry_after(
 ) -> None:
     admin.set_rate_limit(2, 30)
     # A client without its own pacing (as if another container used the budget).
-    with Pay4FeedbackClient(
-        sandbox.url, api_key=key, rate_limiter=SlidingWindowLimiter(1000, 1)
-    ) as api:
+    with Pay4FeedbackClient(sandbox.url, api_key=key, budget=SlidingWindowLimiter(1000, 1)) as api:
         api.me()
         api.me()
         with api.deadline(2), pytest.raises(RateLimitError) as raised:
@@ -209,7 +207,7 @@ def test_a_burst_of_100_calls_is_paced_without_a_single_429(
     limiter = SlidingWindowLimiter(60, window)
     caplog.set_level(logging.WARNING, logger="p4f.client")
     started = time.monotonic()
-    with Pay4FeedbackClient(sandbox.url, api_key=key, rate_limiter=limiter) as api:
+    with Pay4FeedbackClient(sandbox.url, api_key=key, budget=limiter) as api:
         answers = [api.me() for _ in range(100)]
     elapsed = time.monotonic() - started
     assert len(answers) == 100

@@ -860,7 +860,9 @@ def test_the_cli_serves_until_terminated() -> None:
             assert selector.select(timeout=10), "the sandbox printed nothing"
         line = process.stdout.readline()
         match = re.fullmatch(
-            r"Pay4Feedback sandbox listening on (http://127\.0\.0\.1:\d+) \(2 tenants\)\n", line
+            r"Pay4Feedback sandbox \(API v1\.0\) listening on "
+            r"(http://127\.0\.0\.1:\d+) \(2 tenants\)\n",
+            line,
         )
         assert match, line
         assert KEY_1 not in line

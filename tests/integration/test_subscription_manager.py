@@ -18,7 +18,7 @@ from local.lambda_events import LocalLambdaContext, custom_resource_request
 from local.sandbox import SandboxAdmin, SandboxServer, running_sandbox
 from p4f.client import Pay4FeedbackClient
 from p4f.signing import SIGNATURE_HEADER, verify
-from tests.conftest import LoadFunction
+from tests.conftest import LoadFunction, api_budget
 from tests.http_recorder import Receiver, Reply, wait_until
 
 KEYS = [f"p4f_test_subscriptions_{n:02d}" for n in range(20)]
@@ -102,7 +102,8 @@ def cfn(sandbox: SandboxServer, load_function: LoadFunction) -> Iterator[CloudFo
                 "WEBHOOK_SECRET_ARN": signing_arn,
                 "P4F_BASE_URL": sandbox.url,
                 "POWERTOOLS_TRACE_DISABLED": "true",
-            },
+            }
+            | api_budget(boto3.client("dynamodb", region_name="us-east-1")),
         )
         with Pay4FeedbackClient(sandbox.url, api_key=key) as api:
             admin = SandboxAdmin(sandbox.url, key)

@@ -1,4 +1,4 @@
-"""Figure (6) of the benchmark measures what it says, on a small scale."""
+"""Figure (7) of the benchmark measures what it says, on a small scale."""
 
 from __future__ import annotations
 

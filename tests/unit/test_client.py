@@ -14,6 +14,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from p4f.budget import BudgetExhaustedError, Priority
 from p4f.client import Pay4FeedbackClient, RetryPolicy
 from p4f.errors import (
     ApiConnectionError,
@@ -252,7 +253,7 @@ def test_the_client_side_limiter_paces_a_burst(fake: FakeTime) -> None:
     me = {"tenant_id": "t", "tenant_name": "Acme", "key_prefix": "p4f_test_uni"}
     api = Api(*[envelope(me)] * 7)
     limiter = SlidingWindowLimiter(5, 10.0, clock=fake.clock, sleep=fake.sleep)
-    client = make_client(api, fake, rate_limiter=limiter)
+    client = make_client(api, fake, budget=limiter)
     for _ in range(7):
         client.me()
     assert len(api.requests) == 7
@@ -263,10 +264,22 @@ def test_the_limiter_raises_when_the_next_slot_is_past_the_deadline(fake: FakeTi
     limiter = SlidingWindowLimiter(2, 60.0, clock=fake.clock, sleep=fake.sleep)
     limiter.acquire()
     limiter.acquire()
-    with pytest.raises(RateLimitError) as raised:
-        limiter.acquire(deadline=fake.now + 30)
+    with pytest.raises(BudgetExhaustedError, match="this process's own limit") as raised:
+        limiter.acquire(max_wait=30)
     assert raised.value.retry_after == 60
+    assert raised.value.status is None  # not an answer of Pay4Feedback's
     assert fake.sleeps == []
+
+
+def test_a_call_the_budget_cannot_fit_before_the_deadline_is_never_sent(fake: FakeTime) -> None:
+    limiter = SlidingWindowLimiter(1, 60.0, clock=fake.clock, sleep=fake.sleep)
+    api = Api(envelope({"tenant_id": "t", "tenant_name": "Acme", "key_prefix": "p4f_test_uni"}))
+    client = make_client(api, fake, budget=limiter)
+    client.me()
+    with client.deadline(10), pytest.raises(BudgetExhaustedError):
+        client.me()
+    assert len(api.requests) == 1
+    assert fake.sleeps == []  # refused at once: waiting could not have helped
 
 
 def test_a_lost_create_is_found_with_get_and_never_posted_twice(fake: FakeTime) -> None:
@@ -492,3 +505,126 @@ def test_a_401_is_retried_when_the_cache_expired_between_the_request_and_the_ref
         "Bearer p4f_old",
         "Bearer p4f_new",
     ]
+
+
+# --- API v1.1: cursors, idempotency keys; priorities ----------------------------------------
+
+
+def paged(rows: list[object], cursor: str | None) -> httpx.Response:
+    body: dict[str, object] = {"success": True, "data": rows, "timestamp": "2026-04-19T14:22:51Z"}
+    if cursor is not None:
+        body["next"] = cursor
+    return httpx.Response(200, json=body)
+
+
+def test_iter_campaigns_follows_next_one_page_at_a_time(fake: FakeTime) -> None:
+    first, second = campaign(id="c1"), campaign(id="c2")
+    api = Api(paged([first], "page-2"), paged([second], None))
+    pages = make_client(api, fake).iter_campaigns()
+    assert next(pages).id == "c1"
+    assert len(api.requests) == 1  # lazy: the second page is asked for when it is needed
+    assert [c.id for c in pages] == ["c2"]
+    assert [r.url.params.get("cursor") for r in api.requests] == [None, "page-2"]
+
+
+def test_a_cursor_given_twice_ends_the_pages_with_an_error(fake: FakeTime) -> None:
+    api = Api(paged([campaign(id="c1")], "same"), paged([campaign(id="c2")], "same"))
+    with pytest.raises(Pay4FeedbackError, match="cursor 'same' twice"):
+        list(make_client(api, fake).iter_campaigns())
+
+
+def test_iter_responses_sends_the_filters_and_applies_them_too(fake: FakeTime) -> None:
+    wanted = response()
+    other = response() | {"id": "r2", "campaign_id": "another-campaign"}
+    api = Api(paged([wanted, other], None))  # a v1.0 server ignores the filters
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    found = list(
+        make_client(api, fake).iter_responses(
+            campaign_id=CAMPAIGN_ID, status=ResponseStatus.PENDING, since=since
+        )
+    )
+    assert [r.id for r in found] == [RESPONSE_ID]
+    assert dict(api.requests[0].url.params) == {
+        "campaign_id": CAMPAIGN_ID,
+        "status": "PENDING",
+        "since": "2026-11-01T00:00:00Z",
+    }
+
+
+def test_every_post_has_an_idempotency_key_the_same_on_each_retry(fake: FakeTime) -> None:
+    api = Api(error(502, "bad gateway"), envelope([]), envelope(campaign()))
+    make_client(api, fake).create_campaign(name="Onboarding survey", reward=DRAFT.reward)
+    posts = [r for r in api.requests if r.method == "POST"]
+    keys = {r.headers["idempotency-key"] for r in posts}
+    assert len(posts) == 2
+    assert len(keys) == 1
+    assert next(iter(keys)).startswith("p4f-bridge-")
+    assert "idempotency-key" not in api.requests[1].headers  # the GET looking for it
+
+
+def test_a_callers_own_key_is_sent_as_the_idempotency_key(fake: FakeTime) -> None:
+    api = Api(envelope(response("APPROVED")))
+    make_client(api, fake).approve_response(RESPONSE_ID, idempotency_key="review:r1:approve")
+    assert api.requests[0].headers["idempotency-key"] == "review:r1:approve"
+
+
+def test_two_calls_without_a_key_get_two_keys(fake: FakeTime) -> None:
+    api = Api(envelope(campaign("PAUSED")), envelope(campaign("ACTIVE")))
+    client = make_client(api, fake)
+    client.pause_campaign(CAMPAIGN_ID)
+    client.resume_campaign(CAMPAIGN_ID)
+    first, second = (r.headers["idempotency-key"] for r in api.requests)
+    assert first != second
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "line\nbreak"])
+def test_an_idempotency_key_the_api_could_not_take_is_refused_before_sending(
+    fake: FakeTime, key: str
+) -> None:
+    api = Api()
+    with pytest.raises(ValueError, match="idempotency key"):
+        make_client(api, fake).approve_response(RESPONSE_ID, idempotency_key=key)
+    assert api.requests == []
+
+
+class RecordingBudget:
+    """A budget that lets everything through and notes how it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[float | None, Priority]] = []
+        self.blocked: list[float] = []
+
+    def acquire(self, max_wait: float | None, priority: Priority) -> RecordingBudget:
+        self.asked.append((max_wait, priority))
+        return self
+
+    def answered(self) -> None:
+        pass
+
+    def block_for(self, seconds: float) -> None:
+        self.blocked.append(seconds)
+
+
+def test_calls_ask_the_budget_with_their_priority_and_time_left(fake: FakeTime) -> None:
+    me = {"tenant_id": "t", "tenant_name": "Acme", "key_prefix": "p4f_test_uni"}
+    budget = RecordingBudget()
+    api = Api(envelope(me), envelope(me), envelope(me))
+    client = make_client(api, fake, budget=budget)
+    client.me()
+    with client.deadline(20), client.priority(Priority.BACKGROUND):
+        client.me()
+    with client.deadline(5):
+        client.me()
+    assert budget.asked == [
+        (None, Priority.INTERACTIVE),
+        (20.0, Priority.BACKGROUND),
+        (5.0, Priority.INTERACTIVE),
+    ]
+
+
+def test_pay4feedbacks_429_holds_the_whole_budget_back(fake: FakeTime) -> None:
+    me = {"tenant_id": "t", "tenant_name": "Acme", "key_prefix": "p4f_test_uni"}
+    budget = RecordingBudget()
+    api = Api(error(429, "Rate limit exceeded. Retry in 7s.", {"Retry-After": "7"}), envelope(me))
+    make_client(api, fake, budget=budget).me()
+    assert budget.blocked == [7.0]

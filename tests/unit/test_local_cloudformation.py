@@ -114,14 +114,16 @@ def test_an_unknown_parameter_is_refused(session: boto3.Session) -> None:
 def test_the_campaign_trigger_is_wired_to_its_queue_table_and_secrets(
     session: boto3.Session,
 ) -> None:
-    deployment = deploy(session, TriggerQueueConcurrency="3")
+    deployment = deploy(session, TriggerQueueConcurrency="3", ApiRequestsPerMinute="40")
     trigger = deployment.functions["CampaignTriggerFunction"]
     env = trigger.environment
     assert trigger.url == TRIGGER_URL
     assert deployment.outputs["CampaignTriggerUrl"] == TRIGGER_URL + "triggers/campaigns"
     assert env["P4F_API_KEY_SECRET_ARN"] == API_KEY_ARN
     assert env["TRIGGER_QUEUE_URL"] == trigger.sqs_sources[0].queue_url
-    assert (env["TRIGGER_REQUESTS_PER_MINUTE"], env["TRIGGER_CONCURRENCY"]) == ("30", "3")
+    assert (env["API_REQUESTS_PER_MINUTE"], env["API_INTERACTIVE_RESERVE_PERCENT"]) == ("40", "25")
+    budget = session.client("dynamodb").describe_table(TableName=env["API_BUDGET_TABLE"])["Table"]
+    assert budget["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     [source] = trigger.sqs_sources
     assert (source.batch_size, source.maximum_concurrency) == (5, 3)
     assert source.report_batch_item_failures

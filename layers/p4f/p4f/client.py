@@ -3,14 +3,21 @@
 What it does for its caller, so that handlers stay thin:
 
 * reads the answer envelope and raises one exception per failure class (`p4f.errors`);
-* paces requests under the tenant's 60 requests/minute (`p4f.ratelimit`), and on a 429
-  waits `Retry-After`, but never past the caller's deadline (`with client.deadline(s):`,
-  e.g. a Lambda's remaining time): then it raises `RateLimitError` so the caller can defer;
+* takes a slot of a request budget before each request: in the bridge's functions the
+  tenant-wide `p4f.budget.TenantBudget` all of them share, elsewhere a limiter of this
+  process (`p4f.ratelimit`); never waits past the caller's deadline (`with
+  client.deadline(s):`, e.g. a Lambda's remaining time), raising `BudgetExhaustedError`
+  instead; callers nobody waits for say so (`with client.priority(Priority.BACKGROUND):`);
+* on a 429 from Pay4Feedback waits `Retry-After`, holding back the whole budget as long,
+  but never past the deadline: then it raises `RateLimitError` so the caller can defer;
 * retries 5xx answers and lost connections with exponential backoff and jitter;
-* never repeats a POST blindly (the API has no idempotency keys yet): after a lost answer
-  to a create it looks the resource up with GET first, and after a lost answer to a state
-  change a 409 (or a 404 for a delete) whose fresh GET shows the requested state counts
-  as success;
+* never repeats a POST blindly: every POST carries an `Idempotency-Key` (API v1.1 answers a
+  repeat with the first answer), the caller's own key where it has one; and for v1.0
+  servers, which ignore the header, after a lost answer to a create it looks the resource
+  up with GET first, and after a lost answer to a state change a 409 (or a 404 for a
+  delete) whose fresh GET shows the requested state counts as success;
+* follows API v1.1's cursors (`next`, `?cursor=`) in `iter_campaigns` and `iter_responses`,
+  one budget slot a page; against v1.0 they yield the newest 500 rows;
 * on a 401 re-reads a rotated key from its key provider once before giving up.
 
 The API key is sent only in the `Authorization: Bearer` header (or `X-API-Key`, for proxies
@@ -21,9 +28,11 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypedDict, Unpack
 from urllib.parse import quote
@@ -32,6 +41,7 @@ import httpx
 from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from p4f import __version__
+from p4f.budget import BudgetExhaustedError, Priority, RequestBudget
 from p4f.envelope import ErrorEnvelope, SuccessEnvelope
 from p4f.errors import (
     ApiConnectionError,
@@ -103,6 +113,10 @@ class CampaignChanges(TypedDict, total=False):
 _CAMPAIGN_CHANGES = TypeAdapter(CampaignChanges)
 
 _deadline: ContextVar[float | None] = ContextVar("p4f_client_deadline", default=None)
+_priority: ContextVar[Priority] = ContextVar("p4f_client_priority", default=Priority.INTERACTIVE)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 class Pay4FeedbackClient:
@@ -116,7 +130,7 @@ class Pay4FeedbackClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
         *,
-        rate_limiter: SlidingWindowLimiter | None = None,
+        budget: RequestBudget | None = None,
         retry: RetryPolicy | None = None,
         auth_header: Literal["authorization", "x-api-key"] = "authorization",
         clock: Callable[[], float] = time.monotonic,
@@ -134,7 +148,7 @@ class Pay4FeedbackClient:
             transport=transport,
             headers={"User-Agent": f"p4f-bridge/{__version__}", "Accept": "application/json"},
         )
-        self._limiter = rate_limiter or SlidingWindowLimiter(clock=clock, sleep=sleep)
+        self._budget = budget or SlidingWindowLimiter(clock=clock, sleep=sleep)
         self._retry = retry or RetryPolicy()
         self._auth_header = auth_header
         self._clock = clock
@@ -168,20 +182,42 @@ class Pay4FeedbackClient:
         finally:
             _deadline.reset(token)
 
+    @contextmanager
+    def priority(self, priority: Priority) -> Iterator[None]:
+        """Make every call inside the block with `priority` (INTERACTIVE outside any block).
+
+        BACKGROUND: nobody waits for these calls (a queue, a schedule); they yield the
+        budget to interactive ones and never queue for a slot.
+        """
+        token = _priority.set(priority)
+        try:
+            yield
+        finally:
+            _priority.reset(token)
+
     # --- identity -------------------------------------------------------------------
 
     def me(self) -> Me:
         """`GET /api/v1/me`: the tenant this key is scoped to."""
-        return self._call("GET", "/me", parse=Me.model_validate)
+        return self._call("GET", "/me", parse=_data(Me.model_validate))
 
     # --- campaigns ------------------------------------------------------------------
 
     def list_campaigns(self) -> list[Campaign]:
-        """`GET /api/v1/campaigns`: up to 500 campaigns, newest first."""
-        return self._call("GET", "/campaigns", parse=_list_of(Campaign))
+        """`GET /api/v1/campaigns`: the first page, newest first (v1.0: up to 500 campaigns)."""
+        return self._call("GET", "/campaigns", parse=_data(_list_of(Campaign)))
+
+    def iter_campaigns(self) -> Iterator[Campaign]:
+        """Every campaign, newest first, page after page (v1.1 cursors; v1.0: the newest 500).
+
+        Lazy: a page is asked for when the previous one is used up, one budget slot each.
+        """
+        return self._pages("/campaigns", Campaign, {})
 
     def get_campaign(self, campaign_id: str) -> Campaign:
-        return self._call("GET", _path("campaigns", campaign_id), parse=Campaign.model_validate)
+        return self._call(
+            "GET", _path("campaigns", campaign_id), parse=_data(Campaign.model_validate)
+        )
 
     def create_campaign(
         self,
@@ -192,11 +228,14 @@ class Pay4FeedbackClient:
         max_responses: int | None = None,
         questions: Sequence[NewQuestion | QuestionFields] = (),
         accept: Callable[[Campaign], bool] | None = None,
+        idempotency_key: str | None = None,
     ) -> Campaign:
         """`POST /api/v1/campaigns`: a new campaign, in DRAFT.
 
-        One call makes at most one campaign: if the answer is lost, the campaign is looked
-        up (`find_created_campaign`, with `accept`) before the POST is repeated.
+        One call makes at most one campaign: its repeats carry one `Idempotency-Key` (API
+        v1.1), and if an answer is lost the campaign is looked up (`find_created_campaign`,
+        with `accept`) before the POST is repeated (v1.0). Give the caller's own key as
+        `idempotency_key` to make one campaign across calls, even across processes.
         """
         draft = NewCampaign.model_validate(
             {
@@ -212,8 +251,9 @@ class Pay4FeedbackClient:
             "POST",
             "/campaigns",
             draft.model_dump(mode="json"),
-            parse=Campaign.model_validate,
+            parse=_data(Campaign.model_validate),
             find_existing=lambda: self.find_created_campaign(draft, since=started, accept=accept),
+            idempotency_key=idempotency_key,
         )
 
     def update_campaign(self, campaign_id: str, **changes: Unpack[CampaignChanges]) -> Campaign:
@@ -226,63 +266,108 @@ class Pay4FeedbackClient:
             "PATCH",
             _path("campaigns", campaign_id),
             body,
-            parse=Campaign.model_validate,
+            parse=_data(Campaign.model_validate),
             confirm=self._confirm_campaign(campaign_id, wanted) if wanted else None,
         )
 
-    def pause_campaign(self, campaign_id: str) -> Campaign:
+    def pause_campaign(self, campaign_id: str, *, idempotency_key: str | None = None) -> Campaign:
         """`POST /api/v1/campaigns/{id}/pause`: only from ACTIVE."""
         return self._call(
             "POST",
             _path("campaigns", campaign_id, "pause"),
-            parse=Campaign.model_validate,
+            parse=_data(Campaign.model_validate),
             confirm=self._confirm_campaign(campaign_id, CampaignStatus.PAUSED),
+            idempotency_key=idempotency_key,
         )
 
-    def resume_campaign(self, campaign_id: str) -> Campaign:
+    def resume_campaign(self, campaign_id: str, *, idempotency_key: str | None = None) -> Campaign:
         """`POST /api/v1/campaigns/{id}/resume`: only from PAUSED."""
         return self._call(
             "POST",
             _path("campaigns", campaign_id, "resume"),
-            parse=Campaign.model_validate,
+            parse=_data(Campaign.model_validate),
             confirm=self._confirm_campaign(campaign_id, CampaignStatus.ACTIVE),
+            idempotency_key=idempotency_key,
         )
 
     # --- responses ------------------------------------------------------------------
 
     def list_responses(self) -> list[Response]:
-        """`GET /api/v1/responses`: up to 500 responses, newest first."""
-        return self._call("GET", "/responses", parse=_list_of(Response))
+        """`GET /api/v1/responses`: the first page, newest first (v1.0: up to 500 responses)."""
+        return self._call("GET", "/responses", parse=_data(_list_of(Response)))
+
+    def iter_responses(
+        self,
+        *,
+        campaign_id: str | None = None,
+        status: ResponseStatus | str | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[Response]:
+        """Every response, newest first, page after page, of one campaign, in one status, or
+        submitted at or after `since` if asked (v1.1 cursors and filters; v1.0: the newest
+        500, which ignores the filters, so they are applied here as well).
+
+        Lazy: a page is asked for when the previous one is used up, one budget slot each.
+        """
+        if since is not None and since.tzinfo is None:
+            raise ValueError("since must be timezone-aware, e.g. datetime.now(UTC)")
+        params = {
+            "campaign_id": campaign_id,
+            "status": str(status) if status is not None else None,
+            "since": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None,
+        }
+        for response in self._pages("/responses", Response, params):
+            if (
+                (campaign_id is None or response.campaign_id == campaign_id)
+                and (status is None or response.status == status)
+                and (since is None or response.submitted_at >= since)
+            ):
+                yield response
 
     def get_response(self, response_id: str) -> Response:
-        return self._call("GET", _path("responses", response_id), parse=Response.model_validate)
+        return self._call(
+            "GET", _path("responses", response_id), parse=_data(Response.model_validate)
+        )
 
-    def approve_response(self, response_id: str) -> Response:
+    def approve_response(self, response_id: str, *, idempotency_key: str | None = None) -> Response:
         """`POST /api/v1/responses/{id}/approve`: only while PENDING."""
         return self._call(
             "POST",
             _path("responses", response_id, "approve"),
-            parse=Response.model_validate,
+            parse=_data(Response.model_validate),
             confirm=self._confirm_response(response_id, ResponseStatus.APPROVED),
+            idempotency_key=idempotency_key,
         )
 
-    def reject_response(self, response_id: str, reason: str | None = None) -> Response:
+    def reject_response(
+        self,
+        response_id: str,
+        reason: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """`POST /api/v1/responses/{id}/reject`, with an optional reason."""
         return self._call(
             "POST",
             _path("responses", response_id, "reject"),
             {"reason": reason} if reason is not None else None,
-            parse=Response.model_validate,
+            parse=_data(Response.model_validate),
             confirm=self._confirm_response(response_id, ResponseStatus.REJECTED),
+            idempotency_key=idempotency_key,
         )
 
     # --- webhooks -------------------------------------------------------------------
 
     def list_webhooks(self) -> list[WebhookSubscription]:
-        return self._call("GET", "/webhooks", parse=_list_of(WebhookSubscription))
+        return self._call("GET", "/webhooks", parse=_data(_list_of(WebhookSubscription)))
 
     def create_webhook(
-        self, url: str, events: Sequence[EventType | str], secret: str
+        self,
+        url: str,
+        events: Sequence[EventType | str],
+        secret: str,
+        *,
+        idempotency_key: str | None = None,
     ) -> WebhookSubscription:
         """`POST /api/v1/webhooks`: deliveries of `events` to `url`, signed with `secret`."""
         started = datetime.now(UTC)
@@ -290,8 +375,9 @@ class Pay4FeedbackClient:
             "POST",
             "/webhooks",
             {"url": url, "events": [str(e) for e in events], "secret": secret},
-            parse=WebhookSubscription.model_validate,
+            parse=_data(WebhookSubscription.model_validate),
             find_existing=lambda: self._find_created_webhook(url, events, since=started),
+            idempotency_key=idempotency_key,
         )
 
     def delete_webhook(self, webhook_id: str) -> None:
@@ -304,6 +390,26 @@ class Pay4FeedbackClient:
         self._call(
             "DELETE", _path("webhooks", webhook_id), parse=lambda _: None, confirm=already_deleted
         )
+
+    # --- pages ------------------------------------------------------------------------
+
+    def _pages[M: BaseModel](
+        self, path: str, model: type[M], filters: Mapping[str, str | None]
+    ) -> Iterator[M]:
+        """The rows of a list endpoint, following `next` until a page has none."""
+        params = {name: value for name, value in filters.items() if value is not None}
+        seen: set[str] = set()
+        while True:
+            page = self._call("GET", path, params=params, parse=_page_of(model))
+            yield from page.rows
+            if page.next is None:
+                return
+            if page.next in seen:
+                raise Pay4FeedbackError(
+                    f"GET {path} gave the cursor {page.next!r} twice: the pages would never end"
+                )
+            seen.add(page.next)
+            params = params | {"cursor": page.next}
 
     # --- reconciliation after a lost answer -------------------------------------------
 
@@ -325,7 +431,7 @@ class Pay4FeedbackClient:
         that two lost POSTs never adopt the same campaign.
         """
         wanted = _campaign_fields(draft)
-        for campaign in self.list_campaigns():  # newest first
+        for campaign in self.iter_campaigns():  # newest first
             if campaign.created_at < since - _CLOCK_SKEW:
                 return None
             if _campaign_fields(campaign) == wanted and (accept is None or accept(campaign)):
@@ -373,9 +479,11 @@ class Pay4FeedbackClient:
         path: str,
         body: Mapping[str, Any] | None = None,
         *,
-        parse: Callable[[JsonValue], T],
+        parse: Callable[[SuccessEnvelope], T],
+        params: Mapping[str, str] | None = None,
         find_existing: Callable[[], T | None] | None = None,
         confirm: Callable[[Pay4FeedbackError], T] | None = None,
+        idempotency_key: str | None = None,
     ) -> T:
         """Send one API call with the retry rules of the module docstring.
 
@@ -383,22 +491,29 @@ class Pay4FeedbackClient:
         have made, or None; it is asked before the request is sent again.
         `confirm` (state changes): after a lost answer, turns the 409/404 of the repeated
         request into success when a fresh GET shows the requested state, else re-raises.
+        `idempotency_key` (POSTs): the caller's key; else every send of this call carries
+        one made for it.
         """
+        request = _Request(method, path, body, dict(params or {}))
+        if method == "POST":
+            request.headers[IDEMPOTENCY_HEADER] = _idempotency_key(idempotency_key)
         failures = rate_limit_waits = 0
         key_refreshed = answer_lost = False
         while True:
             key = self._current_key()
             try:
-                return parse(self._send_once(method, path, body, key))
+                return parse(self._send_once(request, key))
             except AuthenticationError:
                 if key_refreshed or not self._refreshed_key_differs(key):
                     raise
                 key_refreshed = True
             except RateLimitError as exc:
                 rate_limit_waits += 1
-                if rate_limit_waits > self._retry.max_rate_limit_waits:
+                # The bridge's own budget waited as long as the deadline allows already.
+                exhausted = isinstance(exc, BudgetExhaustedError)
+                if exhausted or rate_limit_waits > self._retry.max_rate_limit_waits:
                     raise
-                self._limiter.block_for(exc.retry_after)
+                self._budget.block_for(exc.retry_after)
                 self._wait(exc.retry_after, exc, f"{method} {path} rate limited")
             except (ConflictError, NotFoundError) as exc:
                 if not (answer_lost and confirm):
@@ -416,32 +531,30 @@ class Pay4FeedbackClient:
                     raise
                 self._wait(self._retry.backoff(failures), exc, f"{method} {path} failed")
 
-    def _send_once(
-        self, method: str, path: str, body: Mapping[str, Any] | None, key: str
-    ) -> JsonValue:
+    def _send_once(self, request: _Request, key: str) -> SuccessEnvelope:
         deadline = _deadline.get()
-        slot = self._limiter.acquire(deadline)
+        # Checked before the budget too: a request that will not be sent takes no slot.
+        max_wait = None if deadline is None else self._time_left(request, deadline)
+        slot = self._budget.acquire(max_wait, _priority.get())
         try:
-            return self._send_within(method, path, body, key, deadline)
+            return self._send_within(request, key, deadline)
         finally:
             slot.answered()
 
-    def _send_within(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None,
-        key: str,
-        deadline: float | None,
-    ) -> JsonValue:
+    def _time_left(self, request: _Request, deadline: float) -> float:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise ApiConnectionError(
+                f"{request.method} {request.path} was not sent: the caller's deadline has passed",
+                request_sent=False,
+            )
+        return remaining
+
+    def _send_within(self, request: _Request, key: str, deadline: float | None) -> SuccessEnvelope:
+        method, path = request.method, request.path
         timeout = self._timeout
         if deadline is not None:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise ApiConnectionError(
-                    f"{method} {path} was not sent: the caller's deadline has passed",
-                    request_sent=False,
-                )
+            remaining = self._time_left(request, deadline)
             timeout = httpx.Timeout(
                 connect=_at_most(self._timeout.connect, remaining),
                 read=_at_most(self._timeout.read, remaining),
@@ -453,8 +566,9 @@ class Pay4FeedbackClient:
             answer = self._http.request(
                 method,
                 path,
-                json=body,
-                headers=self._auth_headers(key),
+                json=request.body,
+                params=request.params,
+                headers=self._auth_headers(key) | request.headers,
                 timeout=timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -508,20 +622,19 @@ _SUCCESS_ENVELOPE = TypeAdapter(SuccessEnvelope)
 _ERROR_ENVELOPE = TypeAdapter(ErrorEnvelope)
 
 
-def _read_answer(method: str, path: str, answer: httpx.Response) -> JsonValue:
+def _read_answer(method: str, path: str, answer: httpx.Response) -> SuccessEnvelope:
     try:
         payload = answer.json()
     except ValueError:
         payload = None
     if answer.is_success:
         try:
-            data: JsonValue = _SUCCESS_ENVELOPE.validate_python(payload)["data"]
+            return _SUCCESS_ENVELOPE.validate_python(payload)
         except ValidationError:
             raise Pay4FeedbackError(
                 f"{method} {path} answered {answer.status_code} without a success envelope",
                 status=answer.status_code,
             ) from None
-        return data
     try:
         error = _ERROR_ENVELOPE.validate_python(payload)
     except ValidationError:
@@ -561,6 +674,49 @@ def _at_most(configured: float | None, remaining: float) -> float:
 def _path(*segments: str) -> str:
     """An API path with every id escaped, so an id can never reach another endpoint."""
     return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One API call as it is sent, each time it is."""
+
+    method: str
+    path: str
+    body: Mapping[str, Any] | None
+    params: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Page[M]:
+    rows: list[M]
+    next: str | None
+    """The cursor of the next page; None on the last (and always in API v1.0)."""
+
+
+def _idempotency_key(given: str | None) -> str:
+    """The caller's key as the header carries it, or a new one for this call."""
+    key = given if given is not None else f"p4f-bridge-{uuid.uuid4()}"
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise ValueError(
+            f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"
+        )
+    return key
+
+
+def _data[T](parse: Callable[[JsonValue], T]) -> Callable[[SuccessEnvelope], T]:
+    """A parser of the envelope's `data`."""
+    return lambda envelope: parse(envelope["data"])
+
+
+def _page_of[M: BaseModel](model: type[M]) -> Callable[[SuccessEnvelope], _Page[M]]:
+    rows = _list_of(model)
+
+    def parse(envelope: SuccessEnvelope) -> _Page[M]:
+        cursor = envelope.get("next")
+        return _Page(rows(envelope["data"]), str(cursor) if cursor else None)
+
+    return parse
 
 
 def _list_of[M: BaseModel](model: type[M]) -> Callable[[JsonValue], list[M]]:

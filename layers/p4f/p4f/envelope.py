@@ -18,6 +18,8 @@ class SuccessEnvelope(TypedDict):
     success: Literal[True]
     data: Any
     timestamp: NotRequired[str]
+    next: NotRequired[str | None]
+    """API v1.1, on a list that has more pages: the cursor of the next (`?cursor=`)."""
 
 
 class ErrorEnvelope(TypedDict):

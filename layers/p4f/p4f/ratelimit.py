@@ -1,8 +1,10 @@
-"""A sliding-window limit: at most `limit` requests in any `window` seconds.
+"""A sliding-window limit: at most `limit` requests in any `window` seconds, in one process.
 
-The client uses it to keep one client under the tenant's 60 requests/minute, holding a
-request back until the oldest of the last `limit` has left the window, so a burst is
-paced instead of answered with 429s. The sandbox uses it to count arriving requests.
+A client without the bridge's tenant-wide budget (`p4f.budget.TenantBudget`: a script, a
+test, a benchmark) uses it to stay under the tenant's 60 requests/minute, holding a request
+back until the oldest of the last `limit` has left the window, so a burst is paced instead
+of answered with 429s. The sandbox uses it to count arriving requests. It knows nothing of
+other processes, nor of priorities: every caller is served in turn.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from p4f.errors import RateLimitError
+from p4f.budget import BudgetExhaustedError, Priority
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,22 +64,22 @@ class SlidingWindowLimiter:
         """Take a slot if one is free and return 0; else return the seconds until one is."""
         return self._take()[1]
 
-    def acquire(self, deadline: float | None = None) -> Slot:
-        """Wait for a free slot and take it; raise RateLimitError if it comes after `deadline`.
-
-        `deadline` is a value of the limiter's clock (time.monotonic by default).
-        """
+    def acquire(
+        self, max_wait: float | None = None, priority: Priority = Priority.INTERACTIVE
+    ) -> Slot:
+        """Wait at most `max_wait` seconds for a free slot and take it; BudgetExhaustedError
+        if none comes in time. `priority` is not used: callers are served in turn."""
+        deadline = None if max_wait is None else self._clock() + max_wait
         while True:
             slot, wait = self._take()
             if slot is not None:
                 return slot
             if deadline is not None and self._clock() + wait > deadline:
-                raise RateLimitError(
-                    f"the next request may go in {wait:.1f}s, after the deadline (held back by "
-                    f"the client's limit of {self.limit} per {self.window:g}s, or by the "
-                    "API's last Retry-After)",
+                raise BudgetExhaustedError(
+                    f"this process's own limit of {self.limit} requests per {self.window:g}s "
+                    f"(or the API's last Retry-After) holds the {priority} call back "
+                    f"{wait:.1f}s, past its deadline",
                     retry_after=math.ceil(wait),
-                    status=None,
                 )
             self._sleep(wait)
 

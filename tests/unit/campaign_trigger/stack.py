@@ -25,7 +25,7 @@ from local.template import Template
 from p4f.client import Pay4FeedbackClient
 from p4f.models import Campaign, EventType
 from p4f.ratelimit import SlidingWindowLimiter
-from tests.conftest import LoadFunction
+from tests.conftest import LoadFunction, api_budget
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -167,7 +167,7 @@ class Stack:
     def api(self) -> Pay4FeedbackClient:
         """Another client of the tenant, as the customer's own scripts (no pacing of its own)."""
         return Pay4FeedbackClient(
-            self.sandbox.url, api_key=self.api_key, rate_limiter=SlidingWindowLimiter(1000, 1)
+            self.sandbox.url, api_key=self.api_key, budget=SlidingWindowLimiter(1000, 1)
         )
 
     def campaigns(self) -> list[Campaign]:
@@ -225,9 +225,9 @@ def trigger_stack(
     api_key_arn = secrets.create_secret(
         Name="p4f/api-key", SecretString=json.dumps({"api_key": tenant})
     )["ARN"]
-    boto3.client("dynamodb", region_name="us-east-1").create_table(
-        **template.table_definition("TriggerTable", "trigger")
-    )
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(**template.table_definition("TriggerTable", "trigger"))
+    budget = api_budget(dynamodb)
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq_url = sqs.create_queue(QueueName="create-campaign-dlq")["QueueUrl"]
     redrive = {"deadLetterTargetArn": _arn(sqs, dlq_url), "maxReceiveCount": MAX_RECEIVES}
@@ -258,14 +258,18 @@ def trigger_stack(
     events.put_targets(
         Rule="outcomes", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": _arn(sqs, tap_url)}]
     )
-    settings = {
-        "TRIGGER_TOKEN_SECRET_ARN": token_arn,
-        "P4F_API_KEY_SECRET_ARN": api_key_arn,
-        "P4F_BASE_URL": sandbox.url,
-        "TRIGGER_TABLE": "trigger",
-        "EVENT_BUS_NAME": BUS,
-        "TRIGGER_QUEUE_URL": queue_url,
-    } | env
+    settings = (
+        {
+            "TRIGGER_TOKEN_SECRET_ARN": token_arn,
+            "P4F_API_KEY_SECRET_ARN": api_key_arn,
+            "P4F_BASE_URL": sandbox.url,
+            "TRIGGER_TABLE": "trigger",
+            "EVENT_BUS_NAME": BUS,
+            "TRIGGER_QUEUE_URL": queue_url,
+        }
+        | budget
+        | env
+    )
 
     def restart() -> ModuleType:
         return load_function("campaign_trigger", settings)

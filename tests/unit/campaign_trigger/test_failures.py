@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from trigger import CampaignTakenError, Outcome, Settings, failure
 from trigger_ledger import ClaimLostError
 
+from p4f.budget import BudgetExhaustedError, BudgetSettings, BudgetUnavailableError
 from p4f.errors import (
     ApiConnectionError,
     AuthenticationError,
@@ -90,20 +91,39 @@ def test_a_rate_limit_is_deferred_for_whole_seconds(retry_after: float, seconds:
     assert result.error == f"Pay4Feedback's rate limit is used up; retry in {seconds}s"
 
 
-def test_the_budget_is_split_over_the_containers_and_must_cover_each() -> None:
+def test_the_budget_is_exhausted_in_the_bridges_words_never_pay4feedbacks() -> None:
+    exhausted = BudgetExhaustedError("no free slot", retry_after=4.2)
+    result = failure(exhausted)
+    assert (result.outcome, result.status, result.retry_after) == (Outcome.DEFERRED, 429, 5)
+    assert result.error is not None
+    assert result.error.startswith("the bridge's API budget is used up")
+    assert "Pay4Feedback itself refused nothing" in result.error
+    assert "Rate limit exceeded" not in result.error
+
+
+def test_an_unreachable_budget_table_is_a_503_to_retry() -> None:
+    result = failure(BudgetUnavailableError("the bridge's API budget table did not answer"))
+    assert (result.outcome, result.status) == (Outcome.FAILED, 503)
+
+
+def test_the_settings_read_the_shared_budget() -> None:
     env = {
         "TRIGGER_TOKEN_SECRET_ARN": "arn:token",
         "P4F_API_KEY_SECRET_ARN": "arn:key",
         "TRIGGER_TABLE": "trigger",
         "EVENT_BUS_NAME": "bus",
         "TRIGGER_QUEUE_URL": "https://sqs/queue",
+        "API_BUDGET_TABLE": "budget",
+        "AWS_LAMBDA_FUNCTION_NAME": "p4f-campaign-trigger",
     }
     settings = Settings.from_env(env)
-    assert (settings.requests_per_minute, settings.containers) == (30, 2)
-    assert settings.requests_per_container == 15
-    assert settings.rate_window_seconds == 60
     assert settings.base_url == "https://app.pay4feedback.com"
-    odd = Settings.from_env(env | {"TRIGGER_REQUESTS_PER_MINUTE": "31", "TRIGGER_CONCURRENCY": "3"})
-    assert odd.requests_per_container == 10  # never more than the budget, all together
-    with pytest.raises(ConfigurationError, match="at least TRIGGER_CONCURRENCY"):
-        Settings.from_env(env | {"TRIGGER_REQUESTS_PER_MINUTE": "2", "TRIGGER_CONCURRENCY": "3"})
+    assert settings.budget == BudgetSettings(
+        table_name="budget",
+        requests_per_minute=55,
+        interactive_reserve_percent=25,
+        window_seconds=60,
+        function_name="p4f-campaign-trigger",
+    )
+    with pytest.raises(ConfigurationError, match="API_BUDGET_TABLE"):
+        Settings.from_env({k: v for k, v in env.items() if k != "API_BUDGET_TABLE"})

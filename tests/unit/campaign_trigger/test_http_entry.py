@@ -15,10 +15,13 @@ from moto import mock_aws
 from trigger_body import TriggerBody
 
 from local.sample_events import EVENTS_DIR, SAMPLE_TRIGGER_TOKEN
-from local.sandbox import SandboxServer
+from local.sandbox import SandboxServer, running_sandbox
+from local.sandbox.pages import ApiVersion
+from p4f.budget import Priority
 from p4f.models import CampaignStatus
 from tests.conftest import LoadFunction
 from tests.unit.campaign_trigger.stack import (
+    KEYS,
     PATH,
     TOKEN,
     Stack,
@@ -176,6 +179,27 @@ def test_a_repeated_idempotency_key_gets_the_same_campaign_and_answer(stack: Sta
     assert len(stack.created_events()) == 1
 
 
+@pytest.mark.parametrize(("api_version", "campaigns"), [("1.1", 1), ("1.0", 2)])
+def test_the_keys_post_carries_an_idempotency_key_of_its_own_across_invocations(
+    load_function: LoadFunction, api_version: ApiVersion, campaigns: int
+) -> None:
+    """Its ledger lost (restored from an old backup), the trigger posts a key's campaign
+    again: API v1.1 knows the POST by its Idempotency-Key and makes no second campaign."""
+    with (
+        running_sandbox(KEYS[:1], api_version=api_version) as sandbox,
+        mock_aws(),
+        trigger_stack(load_function, sandbox) as stack,
+    ):
+        headers = {"Idempotency-Key": "zap-run-44"}
+        first = data(stack.post(trigger_body(), headers=headers))
+        boto3.client("dynamodb", region_name="us-east-1").delete_item(
+            TableName="trigger", Key={"key": {"S": "idempotency_key:zap-run-44"}}
+        )
+        again = data(stack.post(trigger_body(), headers=headers))
+        assert len(stack.created_events()) == campaigns
+        assert (again["id"] == first["id"]) is (campaigns == 1)
+
+
 def test_the_same_key_with_another_body_is_refused_with_422(stack: Stack) -> None:
     headers = {"Idempotency-Key": "zap-run-43"}
     assert stack.post(trigger_body(), headers=headers)["statusCode"] == 201
@@ -292,18 +316,37 @@ def test_a_key_held_by_a_running_invocation_gets_409_with_retry_after(stack: Sta
 def test_a_rate_limit_the_invocation_cannot_wait_out_is_429_with_retry_after(
     stack: Stack,
 ) -> None:
-    stack.admin.set_rate_limit(1, 30)
-    stack.campaigns()  # another client used the tenant's only request of the window
+    stack.admin.set_rate_limit(1, 4)
+    stack.campaigns()  # the customer's own script used the tenant's only request of the window
     headers = {"Idempotency-Key": "rate-limited"}
-    answer = stack.post(trigger_body(), headers=headers)
+    # 5 s of life, 2 s of margin: the 4 s Pay4Feedback asks for cannot be waited out.
+    answer = stack.post(trigger_body(), headers=headers, timeout=5)
     assert answer["statusCode"] == 429
-    assert 25 <= int(answer["headers"]["Retry-After"]) <= 30
-    assert "rate limit" in error(answer)
-    stack.admin.set_rate_limit(60, 60)  # the window has passed...
-    stack.cold_start()  # ...or another container takes the retry
+    assert 3 <= int(answer["headers"]["Retry-After"]) <= 4
+    assert error(answer).startswith("Pay4Feedback's rate limit is used up; retry in ")
+    time.sleep(4)  # the window has passed, for the tenant and for the bridge's budget
+    stack.cold_start()  # another container takes the retry
     retry = stack.post(trigger_body(), headers=headers)
     assert retry["statusCode"] == 201
     assert [c.id for c in stack.campaigns()] == [data(retry)["id"]]
+
+
+def test_the_bridges_own_budget_answers_429_in_its_own_words(
+    load_function: LoadFunction, sandbox: SandboxServer
+) -> None:
+    # A budget of 2 requests a minute (one every 30 s), which another function has just used.
+    with mock_aws(), trigger_stack(load_function, sandbox, API_REQUESTS_PER_MINUTE="2") as stack:
+        stack.app.client._budget.acquire(None, Priority.INTERACTIVE)
+        requests = stack.admin.stats().requests
+        answer = stack.post(trigger_body(), headers={"Idempotency-Key": "over-budget"})
+        assert answer["statusCode"] == 429
+        wait = int(answer["headers"]["Retry-After"])
+        assert 25 <= wait <= 30
+        assert error(answer) == (
+            "the bridge's API budget is used up (all its functions share ApiRequestsPerMinute; "
+            f"Pay4Feedback itself refused nothing); retry in {wait}s"
+        )
+        assert stack.admin.stats().requests == requests  # nothing reached Pay4Feedback
 
 
 def test_a_persistent_5xx_is_502_and_the_retry_makes_one_campaign(stack: Stack) -> None:
