@@ -1,7 +1,7 @@
 """Subscription manager: the CloudFormation custom resource that registers the webhook
 receiver's URL at Pay4Feedback on `sam deploy`, and removes it when the stack goes.
 
-It always answers CloudFormation (see cfn_custom_resource), so a stack never hangs.
+It always answers CloudFormation (see p4f.custom_resource), so a stack never hangs.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import httpx
 from aws_lambda_powertools import Logger, Tracer
-from cfn_custom_resource import CustomResourceRequest, Responder, handle
 from subscriptions import NOT_CREATED_PREFIX, SubscriptionManager
 
 from p4f import settings as env_readers
 from p4f.budget import BudgetMetrics, BudgetSettings, TenantBudget
 from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
+from p4f.custom_resource import CustomResourceRequest, Responder, handle
 from p4f.secrets import ApiKeySecret, SigningSecrets
 
 if TYPE_CHECKING:
