@@ -199,3 +199,21 @@ def test_the_bridge_template_nests_the_mirror_behind_its_parameter() -> None:
     given = set(nested["Properties"]["Parameters"])
     declared = mirror_template()["Parameters"]
     assert given == set(declared)
+
+
+def test_the_first_backfill_waits_for_the_mirror_and_its_parameter() -> None:
+    bridge = Template.load()
+    backfill = bridge.resource("WarehouseBackfill")
+    assert backfill["DependsOn"] == "WarehouseMirror"  # its snapshots need the rules there
+    assert backfill["Condition"] == "WarehouseBackfillEnabled"
+    assert bridge.body["Conditions"]["WarehouseBackfillEnabled"] == {
+        "Fn::And": [
+            {"Condition": "WarehouseMirrorEnabled"},
+            {"Fn::Equals": [{"Ref": "WarehouseBackfillOnCreate"}, "true"]},
+        ]
+    }
+    function = bridge.resource("WarehouseBackfillFunction")
+    assert function["Condition"] == "WarehouseBackfillEnabled"
+    assert function["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == {
+        "Ref": "EventBus"
+    }
