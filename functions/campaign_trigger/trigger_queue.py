@@ -35,6 +35,8 @@ from pydantic import BaseModel, Field, JsonValue, ValidationError
 from trigger import Outcome, TriggerRequest, TriggerResult, refused
 from trigger_body import InvalidTriggerError, TriggerBody
 
+from p4f.fanout import BRIDGE_SOURCE
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 CREATE_CAMPAIGN = "CreateCampaign"
-EVENT_SOURCE = "p4f-bridge"
 SUCCEEDED = "CampaignTriggerSucceeded"
 FAILED = "CampaignTriggerFailed"
 MAX_DELAY_SECONDS = 900
@@ -225,7 +226,7 @@ def outcome_entry(handled: Handled, bus_name: str) -> PutEventsRequestEntryTypeD
         detail["error"] = {"status": result.status, "message": result.error}
     return {
         "EventBusName": bus_name,
-        "Source": EVENT_SOURCE,
+        "Source": BRIDGE_SOURCE,
         "DetailType": SUCCEEDED if result.campaign is not None else FAILED,
         "Detail": json.dumps(detail, separators=(",", ":")),
     }

@@ -22,8 +22,8 @@ import yaml
 
 from local.warehouse.sql import WAREHOUSE_DIR, SqlFile, named_queries, views
 from local.warehouse.tables import PARTITION_COLUMN, Column, row_transformer, table_columns
-from p4f.fanout import EVENT_SOURCE
-from p4f.mirror import BRIDGE_SOURCE, SNAPSHOT_TYPES, MirrorKind, event_types
+from p4f.fanout import BRIDGE_SOURCE, EVENT_SOURCE
+from p4f.mirror import SNAPSHOT_TYPES, MirrorKind, event_types
 
 MIRROR_TEMPLATE = WAREHOUSE_DIR / "mirror.yaml"
 PROJECTION_START = "2025-01-01"

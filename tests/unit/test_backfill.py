@@ -16,8 +16,8 @@ from local.sample_events import SAMPLE_CAMPAIGN, SAMPLE_EVENT
 from p4f.backfill import Backfill, BackfillError
 from p4f.budget import Priority
 from p4f.errors import RateLimitError, ServerError
-from p4f.fanout import MAX_EVENT_BYTES
-from p4f.mirror import BRIDGE_SOURCE, MirrorKind
+from p4f.fanout import BRIDGE_SOURCE, MAX_EVENT_BYTES
+from p4f.mirror import MirrorKind
 from p4f.models import Campaign, Me, Response
 
 TENANT = "5b3a1f0c-2d4e-4f6a-9b8c-7d6e5f4a3b2c"

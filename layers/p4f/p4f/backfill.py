@@ -24,8 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from p4f.budget import Priority
 from p4f.errors import Pay4FeedbackError
-from p4f.fanout import MAX_EVENT_BYTES
-from p4f.mirror import BRIDGE_SOURCE, SNAPSHOT_TYPES, MirrorKind, snapshot_event
+from p4f.fanout import BRIDGE_SOURCE, MAX_EVENT_BYTES
+from p4f.mirror import SNAPSHOT_TYPES, MirrorKind, snapshot_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

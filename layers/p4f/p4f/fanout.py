@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageRequestTypeDef
 
 EVENT_SOURCE = "pay4feedback"
+BRIDGE_SOURCE = "p4f-bridge"
+"""The source of the events the bridge itself puts on its bus (outcomes, snapshots)."""
 MAX_EVENT_BYTES = 1_000_000
 """The largest body accepted: inside both an EventBridge entry (1 MB with source and
 detail-type) and an SQS message (1 MiB with attributes)."""

@@ -18,8 +18,6 @@ from typing import Any
 
 from p4f.models import EVENT_DATA_MODELS, ApiModel, Campaign, Payout, Response
 
-BRIDGE_SOURCE = "p4f-bridge"
-"""The source of the events the bridge itself puts on its bus."""
 SNAPSHOT_PREFIX = "snap_"
 
 

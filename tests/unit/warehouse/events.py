@@ -8,8 +8,8 @@ from typing import Any
 
 from local.lambda_events import eventbridge_event
 from local.sample_events import catalogue_event
-from p4f.fanout import EVENT_SOURCE
-from p4f.mirror import BRIDGE_SOURCE, KIND_MODELS, MirrorKind, snapshot_event
+from p4f.fanout import BRIDGE_SOURCE, EVENT_SOURCE
+from p4f.mirror import KIND_MODELS, MirrorKind, snapshot_event
 
 
 def live(
