@@ -72,6 +72,7 @@ _METRIC_NAMES = {
     Outcome.REFUSED: "TriggersFailed",
     Outcome.FAILED: "TriggersFailed",
     Outcome.DEFERRED: "TriggersDeferred",
+    Outcome.DESCRIBED: "TriggerDescribed",
 }
 
 

@@ -95,6 +95,8 @@ class Outcome(StrEnum):
     limit is used up; 409: another invocation holds the key)."""
     FAILED = "failed"
     """Transient: Pay4Feedback or AWS failed; retry later."""
+    DESCRIBED = "described"
+    """Not a trigger: the caller asked what the trigger accepts (GET)."""
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,15 @@
 
     POST /triggers/campaigns
     Authorization: Bearer <the token in the trigger token secret>
-    Content-Type: application/json
+    Content-Type: application/json, application/x-www-form-urlencoded or multipart/form-data
     Idempotency-Key: <optional: repeats with it get the same campaign>
 
     201  {"success": true, "data": <the campaign>, ...}   (a repeat: Idempotent-Replayed: true)
-    400  a field of the body is invalid (the message names it)
+    400  a field of the body is invalid or unknown (the message names it, and how to send it)
     401  no token, or not the token (WWW-Authenticate says which)
     404 / 405 / 413   another path / another method / a body over 256 KB
+
+    GET /triggers/campaigns (with the token): what the trigger accepts, as JSON.
     409  a request with the same key is being processed (Retry-After)
     422  the key was used before with a different body
     429  Pay4Feedback's rate limit is used up (Retry-After)
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trigger import Outcome, TriggerRequest, TriggerResult, failure, refused
-from trigger_body import MAX_KEY_LENGTH, InvalidTriggerError, TriggerBody
+from trigger_body import FIELD_HELP, MAX_KEY_LENGTH, InvalidTriggerError, TriggerBody
 
 from p4f.function_url import error_answer, success_answer
 from p4f.secrets import SecretError
@@ -76,10 +78,12 @@ class TriggerEndpoint:
         refusal = _misrouted(request) or self._authenticate(request)
         if refusal is not None:
             return refusal
+        if request.method == "GET":
+            return Reception(_described(), success_answer(200, DESCRIPTION))
         if len(request.body) > MAX_BODY_BYTES:
             return rejection(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
-            body = TriggerBody.parse(request.body)
+            body = TriggerBody.from_http(request.header("content-type"), request.body)
         except InvalidTriggerError as exc:
             return rejection(400, str(exc))
         header = request.header(IDEMPOTENCY_HEADER)
@@ -115,11 +119,38 @@ class TriggerEndpoint:
         return None
 
 
+DESCRIPTION = {
+    "create": f"POST {PATH}",
+    "headers": {
+        "Authorization": "Bearer <the trigger's token>",
+        IDEMPOTENCY_HEADER: "optional: one value per campaign; repeats get the same campaign",
+    },
+    "content_types": [
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ],
+    "fields": FIELD_HELP,
+    "flattened_keys": {
+        "reward__amount": "Zapier with Unflatten off; questions__0__prompt for a list",
+        "reward.amount": "n8n's fields below; questions.0.prompt for a list",
+        "reward[amount]": "Make's forms; questions[0][prompt] for a list",
+    },
+    "empty_fields": 'an optional field sent as "" is left out',
+}
+"""What `GET /triggers/campaigns` answers: the request a no-code tool should send."""
+
+
+def _described() -> TriggerResult:
+    return TriggerResult(Outcome.DESCRIBED, 200)
+
+
 def _misrouted(request: HttpRequest) -> Reception | None:
     if request.path.rstrip("/") != PATH:
         return rejection(404, f"no such endpoint: {request.path}; POST to {PATH}")
-    if request.method != "POST":
-        return rejection(405, f"only POST is accepted on {PATH}", {"Allow": "POST"})
+    if request.method not in {"GET", "POST"}:
+        message = f"only POST (and GET, which describes it) is accepted on {PATH}"
+        return rejection(405, message, {"Allow": "GET, POST"})
     return None
 
 

@@ -55,7 +55,7 @@ def rule(message: str) -> PydanticCustomError:
 def describe(exc: ValidationError) -> str:
     """The first error of `exc`, as the API would word it."""
     error: ErrorDetails = exc.errors(include_url=False)[0]
-    where = _location(error["loc"])
+    where = location(error["loc"])
     if error["type"] == RULE:
         return f"{where}: {error['msg']}" if where else error["msg"]
     if not where:
@@ -65,7 +65,7 @@ def describe(exc: ValidationError) -> str:
     return f"{where}: {what}"
 
 
-def _location(loc: Sequence[int | str]) -> str:
+def location(loc: Sequence[int | str]) -> str:
     """`("questions", 1, "prompt")` as `questions[1].prompt`."""
     where = ""
     for part in loc:

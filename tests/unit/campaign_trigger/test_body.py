@@ -32,6 +32,28 @@ def test_the_campaign_fields_and_the_trigger_options_are_read() -> None:
     assert (trigger.activate, trigger.external_id) == (True, "crm-7")
 
 
+def test_blank_optional_fields_are_absent_and_questions_may_be_text() -> None:
+    trigger = TriggerBody.parse(
+        body(
+            description="",
+            max_responses="",
+            activate="",
+            external_id="",
+            questions="What almost stopped you?\n\n  Anything else?  \n",
+        )
+    )
+    assert (trigger.description, trigger.max_responses, trigger.activate) == (None, None, False)
+    assert trigger.external_id is None
+    assert [(q.type, q.prompt) for q in trigger.questions] == [
+        ("text", "What almost stopped you?"),
+        ("text", "Anything else?"),
+    ]
+    listed = TriggerBody.parse(body(questions=["Why?", {"type": "rating", "prompt": "Rate"}]))
+    assert [(q.type, q.prompt) for q in listed.questions] == [("text", "Why?"), ("rating", "Rate")]
+    one = TriggerBody.parse(body(questions={"type": "text", "prompt": "Why?"}))
+    assert [q.prompt for q in one.questions] == ["Why?"]
+
+
 def test_the_defaults_make_a_draft_without_a_key() -> None:
     trigger = TriggerBody.parse(body())
     assert trigger.activate is False
@@ -48,18 +70,30 @@ def test_strings_from_no_code_tools_are_read_as_what_they_say() -> None:
     assert trigger.reward.amount == Decimal(5)
 
 
-def test_unknown_fields_are_ignored_at_every_level() -> None:
-    trigger = TriggerBody.parse(
-        body(
-            zap_id="123",
-            reward={"amount": "5.00", "currency": "USD", "note": "x"},
-            questions=[{"type": "text", "prompt": "Why?", "position": 1}],
-        )
-    )
-    dumped = trigger.model_dump()
-    assert "zap_id" not in dumped
-    assert dumped["reward"] == {"amount": "5.00", "currency": "USD"}
-    assert dumped["questions"] == [{"type": "text", "prompt": "Why?"}]
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"zap_id": "123"}, "zap_id: is not a field of a campaign trigger. The fields are"),
+        (
+            {"reward": {"amount": "5.00", "currency": "USD", "note": "x"}},
+            "reward.note: is not a field of a campaign trigger. The fields are",
+        ),
+        (
+            {"questions": [{"type": "text", "promt": "Why?"}]},
+            "questions[0].promt: is not a field of a campaign trigger (did you mean "
+            "questions[0].prompt?).",
+        ),
+        (
+            {"reward_amount": "5"},
+            "reward_amount: is not a field of a campaign trigger (did you mean reward.amount?).",
+        ),
+    ],
+)
+def test_an_unknown_field_is_refused_never_dropped(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidTriggerError) as raised:
+        TriggerBody.parse(body(**fields))
+    assert str(raised.value).startswith(message)
+    assert "name, description, reward.amount, reward.currency" in str(raised.value)
 
 
 def test_a_numeric_external_id_is_an_id_all_the_same() -> None:
@@ -76,12 +110,22 @@ def test_a_numeric_external_id_is_an_id_all_the_same() -> None:
             {"reward": {"amount": "five", "currency": "USD"}},
             "reward.amount: must be a decimal number",
         ),
-        ({"reward": {"amount": "5"}}, "reward.currency: is required"),
+        (
+            {"reward": {"amount": "5"}},
+            "reward.currency: is required; send it nested in JSON, or flattened: "
+            "reward__currency (Zapier with Unflatten off), reward.currency (n8n) or "
+            "reward[currency] (Make's forms)",
+        ),
         ({"max_responses": "many"}, "max_responses: must be an integer"),
-        ({"questions": [{"type": "text"}]}, "questions[0].prompt: is required"),
-        ({"questions": "Why?"}, "questions: must be a list"),
+        (
+            {"questions": [{"type": "text"}]},
+            "questions[0].prompt: is required; send it nested in JSON, or flattened: "
+            "questions__0__prompt (Zapier with Unflatten off), questions.0.prompt (n8n) or "
+            "questions[0][prompt] (Make's forms)",
+        ),
+        ({"questions": 7}, "questions: must be a list"),
         ({"activate": "maybe"}, "activate: must be true or false"),
-        ({"external_id": ""}, "external_id: must not be empty"),
+        ({"external_id": " "}, "external_id: must not be empty"),
         ({"external_id": "x" * 256}, "external_id: must be at most 255 characters"),
         ({"external_id": True}, "external_id: must be a string"),
     ],
@@ -92,20 +136,32 @@ def test_a_refusal_names_the_field(fields: dict[str, Any], message: str) -> None
     assert str(raised.value) == message
 
 
-@pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'"a string"'])
-def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes) -> None:
-    with pytest.raises(InvalidTriggerError, match=r"^body: must be a JSON object$"):
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "body: is not valid JSON (Expecting value at line 1, column 1)"),
+        (b"not json", "body: is not valid JSON (Expecting value at line 1, column 1)"),
+        (b"[]", "body: is a list of 0 items"),
+        (b'"a string"', "body: must be a JSON object"),
+        (b"\xff", "body: is not valid JSON (not UTF-8 text)"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes, message: str) -> None:
+    with pytest.raises(InvalidTriggerError) as raised:
         TriggerBody.parse(raw)
+    assert str(raised.value).startswith(message)
 
 
 def test_a_detail_that_is_not_an_object_is_refused() -> None:
-    with pytest.raises(InvalidTriggerError, match=r"^body: must be a JSON object$"):
+    with pytest.raises(InvalidTriggerError, match=r"^body: is a list of 3 items"):
         TriggerBody.parse(["not", "an", "object"])
+    with pytest.raises(InvalidTriggerError, match=r"^body: must be a JSON object$"):
+        TriggerBody.parse(42)
 
 
 def test_the_fingerprint_is_what_was_asked_for_not_how_it_was_written() -> None:
     plain = TriggerBody.parse(body(max_responses=100, activate=True))
-    as_strings = TriggerBody.parse(body(max_responses="100", activate="true", zap_id="1"))
+    as_strings = TriggerBody.parse(body(max_responses="100", activate="true", description=""))
     assert plain.fingerprint() == as_strings.fingerprint()
     assert plain.fingerprint() != TriggerBody.parse(body(max_responses=101)).fingerprint()
     assert plain.fingerprint() != TriggerBody.parse(body(max_responses=100)).fingerprint()

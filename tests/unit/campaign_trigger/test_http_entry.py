@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from trigger_body import TriggerBody
+from trigger_body import TriggerBody, field_paths
 
 from local.sample_events import EVENTS_DIR, SAMPLE_TRIGGER_TOKEN
 from local.sandbox import SandboxServer, running_sandbox
@@ -57,20 +57,20 @@ def test_activate_launches_the_campaign(stack: Stack) -> None:
 
 
 def test_what_zapier_sends_is_understood(stack: Stack) -> None:
-    # Every value a string, and fields of the tool's own alongside.
+    # Every value a string, and a mapped field with nothing in it as "".
     body = {
         "name": "Onboarding",
         "reward": {"amount": "2.50", "currency": "EUR"},
         "max_responses": "50",
         "activate": "true",
-        "zap_id": "123456",
-        "questions": [],
+        "description": "",
+        "questions": "",
     }
     answer = stack.post(body)
     assert answer["statusCode"] == 201
     created = data(answer)
     assert (created["status"], created["max_responses"]) == ("ACTIVE", 50)
-    assert "zap_id" not in created
+    assert (created["description"], created["questions"]) == (None, [])
 
 
 @pytest.mark.parametrize(
@@ -81,9 +81,10 @@ def test_what_zapier_sends_is_understood(stack: Stack) -> None:
         (trigger_body(reward={"amount": "five", "currency": "USD"}), "reward.amount: must be"),
         (trigger_body(questions=[{"type": "text"}]), "questions[0].prompt: is required"),
         (trigger_body(activate="maybe"), "activate: must be true or false"),
-        (trigger_body(external_id=""), "external_id: must not be empty"),
-        (b"name=Checkout", "body: must be a JSON object"),
-        (b"[]", "body: must be a JSON object"),
+        (trigger_body(external_id="  "), "external_id: must not be empty"),
+        (trigger_body(zap_id="123"), "zap_id: is not a field of a campaign trigger"),
+        (b"name=Checkout", "body: is not valid JSON (Expecting value at line 1, column 1)"),
+        (b"[]", "body: is a list of 0 items; send one campaign per request"),
         # The API's own rules: its 400 is passed on, naming the field.
         (trigger_body(reward={"amount": "5", "currency": "dollars"}), "reward.currency: must be"),
         (trigger_body(name="   "), "name: must not be empty"),
@@ -151,10 +152,19 @@ def test_other_paths_are_404_and_other_methods_405(stack: Stack) -> None:
     missing = stack.post(trigger_body(), path="/triggers/responses")
     assert missing["statusCode"] == 404
     assert PATH in error(missing)
-    wrong = stack.post(b"", method="GET")
+    wrong = stack.post(b"", method="PUT")
     assert wrong["statusCode"] == 405
-    assert wrong["headers"]["Allow"] == "POST"
+    assert wrong["headers"]["Allow"] == "GET, POST"
     assert stack.post(trigger_body(), path=PATH + "/")["statusCode"] == 201
+
+
+def test_a_get_with_the_token_describes_what_the_trigger_accepts(stack: Stack) -> None:
+    described = data(stack.post(b"", method="GET"))
+    assert described["create"] == f"POST {PATH}"
+    assert list(described["fields"]) == field_paths()
+    assert "multipart/form-data" in described["content_types"]
+    assert stack.post(b"", method="GET", token=None)["statusCode"] == 401  # the token first
+    assert stack.campaigns() == []
 
 
 def test_a_body_over_256_kb_is_413(stack: Stack) -> None:
