@@ -19,7 +19,7 @@ from p4f import settings as env_readers
 from p4f.backfill import Backfill
 from p4f.budget import BudgetMetrics, BudgetSettings, TenantBudget
 from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
-from p4f.custom_resource import CustomResourceRequest, Responder, handle
+from p4f.custom_resource import serve
 from p4f.secrets import ApiKeySecret
 
 if TYPE_CHECKING:
@@ -69,17 +69,13 @@ cloudformation = httpx.Client(timeout=10)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    request = CustomResourceRequest.from_event(event)
-    logger.append_keys(request_type=request.request_type, request_id=request.request_id)
-    seconds_left = context.get_remaining_time_in_millis() / 1000
-    with client.deadline(seconds_left - _ANSWER_MARGIN_SECONDS):
-        outcome = handle(
-            request,
-            resource.apply,
-            Responder(request, cloudformation),
-            seconds_left=seconds_left,
-            failed_physical_id=PHYSICAL_ID,
-        )
-    logger.info(
-        "answered CloudFormation", extra={"status": outcome.status, "reason": outcome.reason}
+    serve(
+        event,
+        context,
+        resource.apply,
+        http=cloudformation,
+        deadline=client.deadline,
+        margin=_ANSWER_MARGIN_SECONDS,
+        log=logger,
+        failed_physical_id=lambda _: PHYSICAL_ID,
     )

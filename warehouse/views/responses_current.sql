@@ -1,7 +1,7 @@
 -- Each response as it is now: its newest row, by the response's own time (reviewed_at once
 -- a reviewer decided, submitted_at before), then (within one second) by how far it got
--- (decided, then scored, then submitted), then by the time of the event that brought it (a
--- snapshot's: when the backfill listed it).
+-- (decided, then scored, then submitted), then a webhook's event before a backfill's
+-- snapshot, then by the time of the event.
 SELECT
   event_id, event_type, event_time, tenant_id, reconciled_at,
   id, campaign_id, status, respondent, answers, quality, reward, rejection_reason,
@@ -14,6 +14,7 @@ FROM (
       ORDER BY
         from_iso8601_timestamp(coalesce(reviewed_at, submitted_at)) DESC NULLS LAST,
         CASE WHEN reviewed_at IS NOT NULL THEN 2 WHEN quality IS NOT NULL THEN 1 ELSE 0 END DESC,
+        CASE WHEN event_type LIKE '%snapshot' THEN 0 ELSE 1 END DESC,
         from_iso8601_timestamp(event_time) DESC NULLS LAST,
         event_id DESC
     ) AS newest_first

@@ -64,23 +64,48 @@ def test_scoring_alone_comes_after_submission_in_the_same_second(make_mirror: Ma
     assert current["quality"] is not None
 
 
-def test_a_snapshot_counts_from_when_it_was_listed(make_mirror: MakeMirror) -> None:
+def test_a_snapshot_never_outranks_a_state_that_got_further_or_a_webhook_of_its_moment(
+    make_mirror: MakeMirror,
+) -> None:
     submitted, scored, approved = a_response_lifecycle(
         "2026-04-19T14:02:10Z", "2026-04-19T14:22:51Z"
     )
     listed_pending = snapshot(
-        MirrorKind.RESPONSES, submitted["detail"]["data"], "2026-04-19T14:05:00+00:00"
+        MirrorKind.RESPONSES, submitted["detail"]["data"], "2026-04-19T14:05:00.123456+00:00"
     )
     mirror = make_mirror([scored, listed_pending])
-    # The snapshot was listed later, but the scored state got further in the same time.
+    # Listed later, but the scored state got further at the same time.
     [current] = mirror.query("SELECT event_type FROM responses_current")
     assert current["event_type"] == "response_scored"
     listed_approved = snapshot(
         MirrorKind.RESPONSES, approved["detail"]["data"], "2026-04-20T08:00:00+00:00"
     )
-    mirror = make_mirror([listed_approved, approved])
+    mirror = make_mirror([listed_approved, approved, submitted])
     [current] = mirror.query("SELECT event_type, status FROM responses_current")
-    assert current == {"event_type": "response_snapshot", "status": "APPROVED"}
+    assert current == {"event_type": "reward_approved", "status": "APPROVED"}
+
+
+def test_a_campaign_resumed_in_the_second_a_snapshot_listed_it_paused_is_active(
+    make_mirror: MakeMirror,
+) -> None:
+    moment = "2026-04-19T10:00:00Z"
+    resumed = live("campaign_resumed", moment, status="ACTIVE", updated_at=moment)
+    paused = resumed["detail"]["data"] | {"status": "PAUSED"}
+    listed = snapshot(MirrorKind.CAMPAIGNS, paused, "2026-04-19T10:00:00.900+00:00")
+    mirror = make_mirror([listed, resumed])
+    assert mirror.query("SELECT status FROM campaigns_current") == [{"status": "ACTIVE"}]
+
+
+def test_a_snapshot_of_a_newer_state_wins_over_older_events(make_mirror: MakeMirror) -> None:
+    paused = live("campaign_paused", "2026-04-19T09:00:00Z", status="PAUSED")
+    paused["detail"]["data"]["updated_at"] = "2026-04-19T09:00:00Z"
+    resumed = paused["detail"]["data"] | {"status": "ACTIVE", "updated_at": "2026-04-19T10:00:00Z"}
+    mirror = make_mirror(
+        [paused, snapshot(MirrorKind.CAMPAIGNS, resumed, "2026-04-19T10:00:01+00:00")]
+    )
+    assert mirror.query("SELECT status, event_type FROM campaigns_current") == [
+        {"status": "ACTIVE", "event_type": "campaign_snapshot"}
+    ]
 
 
 def test_a_campaign_is_its_last_update_and_a_draft_never_outlives_its_launch(
