@@ -8,10 +8,6 @@ moto's or a real one). Each table is read with the columns the Glue table declar
 partition column `dt` from the folder names, as Athena reads them; the views are the
 files of warehouse/views. The Athena function the SQL uses that DuckDB lacks is defined
 as Athena has it; DuckDB runs in UTC, as Athena does.
-
-The files do not change while a database is open, so each view's SQL runs once, when the
-files are read, and its result is kept under the view's name: a query that reads a view
-(every named query does) then costs a fraction of what computing it would, each time.
 """
 
 from __future__ import annotations
@@ -73,7 +69,7 @@ class MirrorDatabase:
         for kind in MirrorKind:
             self._load(kind, root / kind.value)
         for view in views():
-            self._db.execute(f"CREATE TABLE {_quoted(view.name)} AS {view.sql}")
+            self._db.execute(f"CREATE VIEW {_quoted(view.name)} AS {view.sql}")
 
     def _load(self, kind: MirrorKind, folder: Path) -> None:
         columns = {column.name: column.type.duckdb() for column in table_columns(kind)}

@@ -9,10 +9,13 @@ FROM (
     *,
     row_number() OVER (
       PARTITION BY id
-      ORDER BY
-        from_iso8601_timestamp(completed_at) DESC NULLS LAST,
-        from_iso8601_timestamp(event_time) DESC NULLS LAST,
-        event_id DESC
+      -- One key, its fields compared in turn. None may be null: Athena cannot order rows
+      -- with a null field.
+      ORDER BY ROW(
+        from_iso8601_timestamp(coalesce(completed_at, '1970-01-01T00:00:00Z')),
+        from_iso8601_timestamp(coalesce(event_time, '1970-01-01T00:00:00Z')),
+        event_id
+      ) DESC
     ) AS newest_first
   FROM payouts
 )
