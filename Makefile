@@ -62,13 +62,13 @@ pytest: $(BIN)/.installed $(BROWSER)
 # pass cfn-lint; checkov may only report what .checkov.yaml explains.
 template: $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
-	$(SAM_ENV)/bin/cfn-lint template.yaml schemas/registry.yaml
+	$(SAM_ENV)/bin/cfn-lint template.yaml schemas/registry.yaml warehouse/mirror.yaml
 	mkdir -p .aws-sam
 	$(SAM_ENV)/bin/python scripts/translate-template > .aws-sam/translated.json
 	# SAM's own policy templates trip two warnings there: SQSPollerPolicy lists the batch
 	# actions (W3037) and AWSSecretsManagerGetSecretValuePolicy wraps the ARN in a Sub (W1031).
 	$(SAM_ENV)/bin/cfn-lint --ignore-checks W3037 W1031 -- .aws-sam/translated.json
-	$(CHECKOV) -f template.yaml --config-file .checkov.yaml
+	$(CHECKOV) -f template.yaml -f warehouse/mirror.yaml --config-file .checkov.yaml
 	$(SAM) build
 
 # The handlers run on what sam build makes (.aws-sam/build), as Lambda would run them.

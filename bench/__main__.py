@@ -18,6 +18,7 @@ from bench.layer_size import layer_size
 from bench.report import Row, machine, markdown, write_json
 from bench.subjects import BUILD, SUBJECTS
 from bench.tenant_budget import tenant_budget
+from bench.warehouse import duckdb_queries, local_path
 
 logger = logging.getLogger("bench")
 
@@ -38,6 +39,9 @@ class Settings:
     budget_requests: int = 55
     budget_window: float = 4.0
     budget_windows: int = 3
+    mirror_events: int = 2000
+    mirror_responses: int = 100_000
+    mirror_runs: int = 5
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,13 @@ def _budget(space: Workspace) -> list[Row]:
     )
 
 
+def _warehouse(space: Workspace) -> list[Row]:
+    settings = space.settings
+    return local_path(settings.mirror_events) + duckdb_queries(
+        settings.mirror_responses, settings.mirror_runs, space.workdir / "warehouse"
+    )
+
+
 FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "cold": _cold,
     "warm": _warm,
@@ -104,8 +115,11 @@ FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "client": _client,
     "budget": _budget,
     "layer": _layer,
+    "warehouse": _warehouse,
 }
 """Each figure by name, in the table's order."""
+LAYER_FREE = frozenset({"client", "budget", "warehouse"})
+"""The figures that run without the layer `sam build` makes."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=defaults.cold_runs, help="cold starts each")
     parser.add_argument("--warm-events", type=int, default=defaults.warm_events)
     parser.add_argument("--client-windows", type=int, default=defaults.client_windows)
+    parser.add_argument("--mirror-responses", type=int, default=defaults.mirror_responses)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--layer",
@@ -124,16 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="bench: %(message)s", stream=sys.stderr)
     logging.getLogger("bench").setLevel(logging.INFO)
-    if not (BUILT_LAYER / "python").is_dir():
+    chosen = args.only or list(FIGURES)
+    if set(chosen) - LAYER_FREE and not (BUILT_LAYER / "python").is_dir():
         parser.error(f"no built layer in {BUILT_LAYER}: run `make bench` (it runs sam build)")
     settings = Settings(
-        cold_runs=args.runs, warm_events=args.warm_events, client_windows=args.client_windows
+        cold_runs=args.runs,
+        warm_events=args.warm_events,
+        client_windows=args.client_windows,
+        mirror_responses=args.mirror_responses,
     )
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="p4f-bench-") as workdir:
         space = Workspace(settings, Path(workdir), args.layer)
         for name, figure in FIGURES.items():
-            if args.only is None or name in args.only:
+            if name in chosen:
                 logger.info("measuring %s", name)
                 rows.extend(figure(space))
     written = write_json(

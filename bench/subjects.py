@@ -186,15 +186,9 @@ class Fixture:
 
 
 def _client(service: str, endpoint_url: str) -> Any:
-    import boto3
+    from local.moto_server import moto_client
 
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    return moto_client(endpoint_url, service)
 
 
 @dataclass(frozen=True)

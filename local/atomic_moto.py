@@ -42,10 +42,17 @@ def make_dynamodb_atomic() -> None:
 
 
 def main() -> int:
-    """moto_server's command line, with DynamoDB made atomic first."""
+    """moto_server's command line, with DynamoDB made atomic first (and Firehose writing
+    S3 objects as Firehose does: local.moto_firehose; EventBridge's JSON paths parsed once:
+    local.moto_events)."""
     from moto.server import main as moto_server
 
+    from local.moto_events import make_event_paths_cached
+    from local.moto_firehose import make_firehose_faithful
+
     make_dynamodb_atomic()
+    make_firehose_faithful()
+    make_event_paths_cached()
     sys.argv[0] = "moto_server"
     moto_server()
     return 0

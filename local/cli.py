@@ -7,6 +7,9 @@ p4f-bridge send-event TYPE --url URL --secret SECRET
                                       send a correctly signed sample event to a receiver
 p4f-bridge verify --secret S --header H --body-file F
                                       check a captured delivery's signature offline
+p4f-bridge query "SQL" [--files DIR]  query the warehouse mirror (of the running local stack,
+                                      or files synced from a deployed one) with DuckDB
+p4f-bridge backfill --stack NAME      fill a deployed stack's warehouse mirror with snapshots
 """
 
 from __future__ import annotations
@@ -129,6 +132,71 @@ def verify_delivery(args: argparse.Namespace) -> int:
     return 0
 
 
+def query_mirror(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from local.warehouse import LocalMirror, WarehouseNotEnabledError, format_table
+    from local.warehouse.engine import MirrorDatabase, MirrorQueryError
+
+    try:
+        if args.files is not None:
+            with MirrorDatabase(args.files) as database:
+                rows = database.query(args.sql)
+        else:
+            rows = LocalMirror.read(args.log_dir).query(args.sql)
+    except WarehouseNotEnabledError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(
+            f"error: the local stack's AWS (moto) did not answer ({exc}); is it still running?",
+            file=sys.stderr,
+        )
+        return 2
+    except MirrorQueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in format_table(rows):
+        print(line)
+    return 0
+
+
+def backfill(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from local.warehouse.backfill import DeployedStack, ProgressBar, StackNotReadyError, backfill_of
+    from p4f.backfill import BackfillError
+    from p4f.budget import BudgetUnavailableError
+
+    session = boto3.Session(region_name=args.region)
+    try:
+        stack = DeployedStack.read(args.stack, session.client("cloudformation"))
+    except (StackNotReadyError, BotoCoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Backfilling the warehouse mirror of {stack.name}:", flush=True)
+    bar = ProgressBar(sys.stdout)
+    try:
+        done = backfill_of(stack, session.client).run(progress=bar)
+    except (BackfillError, BudgetUnavailableError, BotoCoreError, ClientError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    bar.finish(done)
+    for resource_id, reason in done.refused.items():
+        print(f"  refused: {resource_id}: {reason}", file=sys.stderr)
+    if done.stopped:
+        print(f"stopped early: {done.stopped}; run it again for the rest", file=sys.stderr)
+    print(
+        "Done: the rows appear once Firehose writes them (WarehouseBufferSeconds); a "
+        "second run adds nothing to the current-state views."
+        if done.complete
+        else "Not complete: see above.",
+        flush=True,
+    )
+    return 0 if done.complete else 1
+
+
 def _parameter(text: str) -> tuple[str, str]:
     name, equals, value = text.partition("=")
     if not equals or not name.strip():
@@ -209,6 +277,37 @@ def _parser() -> argparse.ArgumentParser:
         help="accept an old timestamp: only whether the signature matches is checked",
     )
     check.set_defaults(run=verify_delivery)
+
+    mirror = commands.add_parser(
+        "query",
+        help="query the warehouse mirror with DuckDB",
+        description="Run SQL over the warehouse mirror in DuckDB, with Athena's tables "
+        "(campaigns, responses, payouts) and views (campaigns_current, responses_current, "
+        "payouts_current), and print the rows. By default the mirror of the local stack "
+        "running with --log-dir; with --files, a folder of the mirror's files, e.g. "
+        "`aws s3 sync s3://<WarehouseBucketName> DIR` of a deployed stack.",
+    )
+    mirror.add_argument("sql", metavar="SQL", help="one statement, e.g. 'SELECT * FROM payouts'")
+    mirror.add_argument(
+        "--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="the running local stack's logs"
+    )
+    mirror.add_argument(
+        "--files", type=Path, help="a folder with the mirror's files (<kind>/dt=.../*.gz)"
+    )
+    mirror.set_defaults(run=query_mirror)
+
+    fill = commands.add_parser(
+        "backfill",
+        help="fill a deployed stack's warehouse mirror with snapshots of what the API lists",
+        description="Put a snapshot of every campaign and response the Pay4Feedback API lists "
+        "(every page in API v1.1, the newest 500 of each in v1.0) on the stack's bus, where "
+        "the warehouse mirror's rules make rows of them; inside the background share of the "
+        "stack's API budget. Payouts have no list in the API and cannot be backfilled. "
+        "Uses your AWS credentials (README, Warehouse, says which permissions).",
+    )
+    fill.add_argument("--stack", required=True, help="the deployed stack's name")
+    fill.add_argument("--region", help="its region (default: your AWS configuration's)")
+    fill.set_defaults(run=backfill)
     return parser
 
 

@@ -2,17 +2,22 @@
 itself so the local stack cannot drift from it.
 
 The deployer evaluates Parameters and Conditions, resolves the intrinsic functions the
-template uses (Ref, GetAtt, Sub, If, Join, Select, Split, Equals, Not, And, Or), creates the
-AWS resources moto can hold (buses, queues with their redrive policies, tables with TTL,
-secrets, SSM parameters,
-rules and their targets), and describes what moto cannot run: each function (its
-merged Globals, environment and event sources, its function URL on a port chosen up front)
-and each custom resource (left to the local stack to invoke through its function).
-Log groups, alarms, layers and nested applications have nothing to do locally.
+template uses (Ref, GetAtt, Sub, If, Join, Select, Split, Equals, Not, And, Or, Base64),
+creates the AWS resources moto can hold (buses, queues with their redrive policies, tables
+with TTL, secrets, SSM parameters, rules and their targets; buckets, Firehose streams, Glue
+databases and tables, Athena workgroups and named queries), deploys nested applications
+whose template is a local file, and describes what moto cannot run: each function (its
+merged Globals, environment and event sources, its function URL on a port chosen up front),
+each custom resource (left to the local stack to invoke through its function), and each rule
+target that is a Firehose stream (moto delivers nothing to those: the target gets a stand-in
+queue, and the local stack hands what arrives there to Firehose, transformed as the target
+says). Log groups, alarms, layers, policies and schema registries have nothing to do
+locally; IAM is not enforced, so roles only get an ARN.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -23,6 +28,7 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from local.input_transformer import TargetInput, TransformError
 from local.lambda_events import ACCOUNT, REGION
 from local.template import Template
 
@@ -36,18 +42,22 @@ _SKIPPED_TYPES = {
     "AWS::Logs::LogGroup",
     "AWS::CloudWatch::Alarm",
     "AWS::Serverless::LayerVersion",
-    "AWS::Serverless::Application",
     "AWS::SQS::QueuePolicy",
+    "AWS::S3::BucketPolicy",
+    "AWS::Logs::LogStream",
+    "AWS::EventSchemas::Registry",
+    "AWS::EventSchemas::Schema",
 }
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 _PLAIN_FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "Join": lambda args: args[0].join(str(item) for item in args[1]),
     "Select": lambda args: args[1][int(args[0])],
     "Split": lambda args: args[1].split(args[0]),
-    "Equals": lambda args: args[0] == args[1],
+    "Equals": lambda args: str(args[0]) == str(args[1]),  # CloudFormation compares text
     "Not": lambda args: not args[0],
     "And": all,
     "Or": any,
+    "Base64": lambda text: base64.b64encode(str(text).encode()).decode(),
 }
 """Intrinsic functions of already resolved arguments."""
 _QUEUE_ATTRIBUTES = {
@@ -59,6 +69,9 @@ _QUEUE_ATTRIBUTES = {
     "SqsManagedSseEnabled",
     "VisibilityTimeout",
 }
+_STAND_IN_RECEIVES = 3
+"""Deliveries of an event a Firehose stand-in tries before its target's dead-letter queue."""
+_STAND_IN_VISIBILITY_SECONDS = 1
 
 
 class LocalDeployError(RuntimeError):
@@ -98,12 +111,24 @@ class CustomResource:
     properties: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class FirehoseTarget:
+    """A rule target that is a Firehose stream: its events wait in a stand-in queue."""
+
+    rule_logical_id: str
+    stand_in_queue_url: str
+    stream_name: str
+    target_input: TargetInput
+    """What the target hands the stream: the event, or its InputPath / InputTransformer."""
+
+
 @dataclass
 class Deployment:
     stack_name: str
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     custom_resources: list[CustomResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    firehose_targets: list[FirehoseTarget] = field(default_factory=list)
 
 
 class LocalDeployer:
@@ -262,9 +287,11 @@ class LocalDeployer:
         elif kind == "AWS::SecretsManager::Secret":
             self._create_secret(logical_id, properties, properties.get("Name", name))
         elif kind == "AWS::Events::Rule":
-            self._create_rule(logical_id, properties, properties.get("Name", name))
-        elif kind == "AWS::SSM::Parameter":
-            self._create_parameter(logical_id, properties, properties.get("Name", f"/{name}"))
+            self._create_rule(logical_id, properties, properties.get("Name", name), deployment)
+        elif kind in _CREATORS:
+            _CREATORS[kind](self, logical_id, properties, name)
+        elif kind == "AWS::Serverless::Application":
+            self._deploy_nested(logical_id, properties, deployment)
         elif kind == "AWS::Serverless::Function":
             deployment.functions[logical_id] = self._describe_function(logical_id, properties, name)
         elif kind == "AWS::Lambda::EventSourceMapping":
@@ -331,7 +358,9 @@ class LocalDeployer:
         self._ids[logical_id] = arn
         self._attributes[logical_id] = {"Id": arn}
 
-    def _create_rule(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+    def _create_rule(
+        self, logical_id: str, properties: dict[str, Any], name: str, deployment: Deployment
+    ) -> None:
         events = self._client("events")
         bus = properties.get("EventBusName", "default")
         arn = events.put_rule(
@@ -340,13 +369,22 @@ class LocalDeployer:
             EventPattern=json.dumps(properties["EventPattern"]),
             State=properties.get("State", "ENABLED"),
         )["RuleArn"]
-        targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in properties.get("Targets", [])]
+        targets = []
+        for target in properties.get("Targets", []):
+            if ":firehose:" in target["Arn"]:
+                stand_in = self._firehose_stand_in(logical_id, name, target)
+                deployment.firehose_targets.append(stand_in)
+                queue_arn = self._queue_arn(stand_in.stand_in_queue_url)
+                targets.append({"Id": target["Id"], "Arn": queue_arn})
+            else:
+                targets.append({"Id": target["Id"], "Arn": target["Arn"]})
         if targets:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         self._ids[logical_id] = name
         self._attributes[logical_id] = {"Arn": arn}
 
     def _create_parameter(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+        name = properties.get("Name", f"/{name}")
         self._client("ssm").put_parameter(
             Name=name, Value=str(properties["Value"]), Type=properties.get("Type", "String")
         )
@@ -354,6 +392,130 @@ class LocalDeployer:
         self._attributes[logical_id] = {
             "Type": properties.get("Type", "String"),
             "Value": properties["Value"],
+        }
+
+    def _firehose_stand_in(
+        self, logical_id: str, rule_name: str, target: dict[str, Any]
+    ) -> FirehoseTarget:
+        """A queue that takes a Firehose target's events, as they match the rule."""
+        try:
+            target_input = TargetInput.of(target)
+        except TransformError as exc:
+            raise LocalDeployError(f"{logical_id}, target {target['Id']}: {exc}") from exc
+        attributes = {"VisibilityTimeout": str(_STAND_IN_VISIBILITY_SECONDS)}
+        dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+        if dead_letters:
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dead_letters, "maxReceiveCount": _STAND_IN_RECEIVES}
+            )
+        queue = f"{rule_name}-{target['Id']}"[:80]
+        url = self._client("sqs").create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
+        return FirehoseTarget(
+            rule_logical_id=logical_id,
+            stand_in_queue_url=url,
+            stream_name=target["Arn"].rsplit("/", 1)[1],
+            target_input=target_input,
+        )
+
+    def _queue_arn(self, url: str) -> str:
+        arn: str = self._client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        return arn
+
+    # --- the warehouse mirror's kinds of resource ------------------------------------------
+
+    def _describe_role(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+        """Only an ARN: IAM is not enforced locally."""
+        role = properties.get("RoleName", name)
+        self._ids[logical_id] = role
+        self._attributes[logical_id] = {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{role}"}
+
+    def _create_bucket(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+        bucket = properties.get("BucketName", name.lower())
+        self._client("s3").create_bucket(Bucket=bucket)
+        self._ids[logical_id] = bucket
+        self._attributes[logical_id] = {
+            "Arn": f"arn:aws:s3:::{bucket}",
+            "DomainName": f"{bucket}.s3.amazonaws.com",
+        }
+
+    def _create_delivery_stream(
+        self, logical_id: str, properties: dict[str, Any], name: str
+    ) -> None:
+        stream = properties.get("DeliveryStreamName", name)
+        destination = dict(properties["ExtendedS3DestinationConfiguration"])
+        # A Number parameter resolves to text; the API takes integers.
+        destination["BufferingHints"] = {
+            key: int(value) for key, value in destination.get("BufferingHints", {}).items()
+        }
+        arn = self._client("firehose").create_delivery_stream(
+            DeliveryStreamName=stream,
+            DeliveryStreamType=properties.get("DeliveryStreamType", "DirectPut"),
+            ExtendedS3DestinationConfiguration=destination,
+        )["DeliveryStreamARN"]
+        self._ids[logical_id] = stream
+        self._attributes[logical_id] = {"Arn": arn}
+
+    def _create_glue_database(
+        self, logical_id: str, properties: dict[str, Any], _name: str
+    ) -> None:
+        self._client("glue").create_database(DatabaseInput=properties["DatabaseInput"])
+        self._ids[logical_id] = properties["DatabaseInput"]["Name"]
+
+    def _create_glue_table(self, logical_id: str, properties: dict[str, Any], _name: str) -> None:
+        self._client("glue").create_table(
+            DatabaseName=properties["DatabaseName"], TableInput=properties["TableInput"]
+        )
+        self._ids[logical_id] = properties["TableInput"]["Name"]
+
+    def _create_work_group(self, logical_id: str, properties: dict[str, Any], _name: str) -> None:
+        configuration = dict(properties.get("WorkGroupConfiguration", {}))
+        if "BytesScannedCutoffPerQuery" in configuration:
+            configuration["BytesScannedCutoffPerQuery"] = int(
+                configuration["BytesScannedCutoffPerQuery"]
+            )
+        self._client("athena").create_work_group(
+            Name=properties["Name"],
+            Description=properties.get("Description", ""),
+            Configuration=configuration,
+        )
+        self._ids[logical_id] = properties["Name"]
+
+    def _create_named_query(self, logical_id: str, properties: dict[str, Any], _name: str) -> None:
+        self._ids[logical_id] = self._client("athena").create_named_query(
+            Name=properties["Name"],
+            Description=properties.get("Description", ""),
+            Database=properties["Database"],
+            QueryString=properties["QueryString"],
+            WorkGroup=properties.get("WorkGroup", "primary"),
+        )["NamedQueryId"]
+
+    def _deploy_nested(
+        self, logical_id: str, properties: dict[str, Any], deployment: Deployment
+    ) -> None:
+        """A nested application whose Location is a template of this repository."""
+        location = properties["Location"]
+        if not isinstance(location, str):
+            raise LocalDeployError(f"{logical_id}: only a local template can be nested locally")
+        path = (self._root / location).resolve()
+        nested = LocalDeployer(
+            Template.load(path),
+            self._client,
+            stack_name=f"{self._stack_name}-{logical_id}",
+            parameters={
+                key: ",".join(map(str, value)) if isinstance(value, list) else str(value)
+                for key, value in properties.get("Parameters", {}).items()
+            },
+            function_urls=self._function_urls,
+            root=path.parent,
+        ).deploy()
+        deployment.functions |= nested.functions
+        deployment.custom_resources += nested.custom_resources
+        deployment.firehose_targets += nested.firehose_targets
+        self._ids[logical_id] = nested.stack_name
+        self._attributes[logical_id] = {
+            f"Outputs.{name}": value for name, value in nested.outputs.items()
         }
 
     def _describe_function(
@@ -401,6 +563,20 @@ class LocalDeployer:
             in properties.get("FunctionResponseTypes", []),
             maximum_concurrency=int(scaling["MaximumConcurrency"]) if scaling else None,
         )
+
+
+_CREATORS: dict[str, Callable[[LocalDeployer, str, dict[str, Any], str], None]] = {
+    "AWS::SSM::Parameter": LocalDeployer._create_parameter,
+    "AWS::IAM::Role": LocalDeployer._describe_role,
+    "AWS::S3::Bucket": LocalDeployer._create_bucket,
+    "AWS::KinesisFirehose::DeliveryStream": LocalDeployer._create_delivery_stream,
+    "AWS::Glue::Database": LocalDeployer._create_glue_database,
+    "AWS::Glue::Table": LocalDeployer._create_glue_table,
+    "AWS::Athena::WorkGroup": LocalDeployer._create_work_group,
+    "AWS::Athena::NamedQuery": LocalDeployer._create_named_query,
+}
+"""How an SSM parameter, a role and each kind of resource the warehouse mirror declares are
+made (logical id, properties, default physical name)."""
 
 
 def _generated_secret(spec: Mapping[str, Any]) -> str:

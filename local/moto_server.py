@@ -46,6 +46,17 @@ def _moto_server_command() -> list[str]:
     return [sys.executable, "-m", "local.atomic_moto"]
 
 
+def moto_client(url: str, service_name: str) -> Any:
+    """A boto3 client of the moto_server at `url` (e.g. another process's)."""
+    return boto3.client(
+        service_name,  # type: ignore[call-overload]
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 (moto takes any)
+    )
+
+
 class MotoServer:
     """A moto_server process while started."""
 
@@ -76,13 +87,7 @@ class MotoServer:
 
     def client(self, service_name: str) -> Any:
         """A boto3 client of this moto_server."""
-        return boto3.client(
-            service_name,  # type: ignore[call-overload]
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 (moto takes any)
-        )
+        return moto_client(self.url, service_name)
 
     def environment(self) -> dict[str, str]:
         """What a process needs in its environment for boto3 to talk to this moto_server."""

@@ -22,6 +22,7 @@ from typing import Any
 from local.lambda_events import (
     ACCOUNT,
     REGION,
+    custom_resource_request,
     eventbridge_event,
     function_url_event,
     sqs_event,
@@ -218,6 +219,14 @@ def samples(timestamp: int) -> dict[str, dict[str, Any]]:
             ]
         ),
         "event_bus/create_campaign.json": create_campaign,
+        "warehouse_backfill/create.json": custom_resource_request(
+            "Create",
+            {"ServiceToken": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:p4f-bridge-backfill"},
+            response_url="https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/sample",
+            request_id="5f7a0c1e-3b2d-4e6f-9a8b-1c2d3e4f5a6b",
+            logical_resource_id="WarehouseBackfill",
+            resource_type="Custom::Pay4FeedbackMirrorBackfill",
+        ),
     }
 
 

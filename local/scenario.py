@@ -6,7 +6,9 @@ and the reward reviewer decides (with RewardReviewMode on and a daily cap of one
 approval): one automatic approval, one automatic rejection, one response held by the daily
 cap, and one a reviewer approves with a click in the local Slack. One payout completes and
 one fails. Every Pay4Feedback event must then arrive exactly once on the bus's consumer, in
-Slack (the types the Slack forwarder takes) and in Segment (the types it takes).
+Slack (the types the Slack forwarder takes) and in Segment (the types it takes), and, when
+the stack has the warehouse mirror, as a row of its table; a small report from the mirror
+ends it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from local.template import Template
+from local.warehouse import BUCKET_OUTPUT, format_table, query
+from local.warehouse.sql import named_query
+from p4f.mirror import MirrorKind, event_types
 from p4f.models import EventType, PayoutStatus, ResponseStatus, WebhookEvent
 from p4f.reviews import APPROVE_ACTION, REWARD_REVIEW_DECIDED
 
@@ -43,6 +48,10 @@ ARRIVAL_TIMEOUT_SECONDS = 90.0
 SETTLE_SECONDS = 3.0
 """How long to keep watching once everything arrived, so that a duplicate would show."""
 PRODUCER_SOURCE = "com.example.crm"
+MIRROR_TYPES = frozenset(t for kind in MirrorKind for t in event_types(kind))
+"""The events that become rows of the warehouse mirror."""
+MIRROR_REPORT = ("approval_rate_by_campaign", "reward_spend_by_currency_per_day")
+"""The named queries the demo ends with."""
 
 type Say = Callable[[str], None]
 
@@ -55,6 +64,8 @@ class Arrivals:
     outcomes_on_bus: list[dict[str, Any]] = field(default_factory=list)
     in_slack: Counter[str] = field(default_factory=Counter)
     in_segment: Counter[str] = field(default_factory=Counter)
+    in_mirror: Counter[str] = field(default_factory=Counter)
+    """Rows of the warehouse mirror, by event id (when the stack has the mirror)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,9 @@ class Expected:
 
     def for_segment(self) -> list[WebhookEvent]:
         return [e for e in self.events if e.type in self.segment_types]
+
+    def for_mirror(self) -> list[WebhookEvent]:
+        return [e for e in self.events if e.type in MIRROR_TYPES]
 
     def complete(self, got: Arrivals) -> bool:
         return (
@@ -97,8 +111,20 @@ def play(stack: RunningStack, say: Say) -> bool:
     )
     admin.close()
     got = _watch(stack, expected)
+    mirrored = BUCKET_OUTPUT in stack.deployment.outputs
+    if mirrored:
+        # Once everything reached the bus: the mirror waits for its Firehose hop itself.
+        got.in_mirror = Counter(
+            row["event_id"]
+            for row in query(
+                stack,
+                " UNION ALL ".join(f"SELECT event_id FROM {kind}" for kind in MirrorKind),  # noqa: S608 (table names)
+            )
+        )
     _show(stack, expected, got, say)
-    ok = _exactly_once(expected, got, say) and review.ok(say)
+    ok = _exactly_once(expected, got, say, mirrored=mirrored) and review.ok(say)
+    if mirrored:
+        _mirror_report(stack, say)
     say(f"({time.monotonic() - started:.1f}s)")
     return ok
 
@@ -329,12 +355,14 @@ def _show(stack: RunningStack, expected: Expected, got: Arrivals, say: Say) -> N
         say(f"  {count} x {name}")
 
 
-def _exactly_once(expected: Expected, got: Arrivals, say: Say) -> bool:
+def _exactly_once(expected: Expected, got: Arrivals, say: Say, *, mirrored: bool) -> bool:
     checks = [
         ("on the bus", expected.events, got.on_bus),
         ("in Slack", expected.for_slack(), got.in_slack),
         ("in Segment", expected.for_segment(), got.in_segment),
     ]
+    if mirrored:
+        checks.append(("in the mirror", expected.for_mirror(), got.in_mirror))
     ok = True
     say("")
     for where, events, counts in checks:
@@ -342,8 +370,18 @@ def _exactly_once(expected: Expected, got: Arrivals, say: Say) -> bool:
         doubled = [e for e in events if counts[e.id] > 1]
         ok = ok and not lost and not doubled
         say(
-            f"  {where:11} {sum(1 for e in events if counts[e.id])}/{len(events)} arrived, "
+            f"  {where:13} {sum(1 for e in events if counts[e.id])}/{len(events)} arrived, "
             f"{len(lost)} lost, {len(doubled)} duplicated"
         )
     say("OK: every event arrived exactly once" if ok else "FAILED: see the counts above")
     return ok
+
+
+def _mirror_report(stack: RunningStack, say: Say) -> None:
+    """What the warehouse mirror says of the scenario, from its named queries."""
+    for name in MIRROR_REPORT:
+        report = named_query(name)
+        say("")
+        say(f"From the warehouse mirror: {report.description}")
+        for line in format_table(query(stack, report.sql)):
+            say(f"  {line}")

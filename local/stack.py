@@ -18,7 +18,9 @@ What it starts, in order, and stops in reverse (also on Ctrl-C and on failure):
    and AWS pointed at moto: function URLs served over local HTTP, SQS-fed functions polled
    as Lambda's event source mapping would;
 5. a consumer queue with a rule on the bridge's bus, standing in for your own consumers;
-6. each custom resource, invoked through its function as CloudFormation would: the
+6. the hop moto does not make, from the bus's rules to their Firehose streams
+   (local.firehose_relay: the warehouse mirror's rows, which moto's Firehose writes to S3);
+7. each custom resource, invoked through its function as CloudFormation would: the
    subscription manager registers the receiver's URL at the sandbox (the deploy path).
 """
 
@@ -47,6 +49,7 @@ from starlette.routing import Route
 from local.asgi_server import ThreadedAsgiServer
 from local.aws_faults import FaultProxy
 from local.cloudformation import CustomResource, Deployment, LocalDeployer, LocalFunction
+from local.firehose_relay import FirehoseRelay
 from local.lambda_events import ACCOUNT, REGION, custom_resource_request
 from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
 from local.moto_server import MotoServer, free_port
@@ -55,6 +58,7 @@ from local.sandbox import SandboxAdmin, SandboxServer, SandboxSettings
 from local.segment_receiver import LocalSegment
 from local.slack_receiver import LocalSlack
 from local.template import Template
+from local.warehouse import BUCKET_OUTPUT, LocalMirror
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -63,7 +67,11 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_NAME = "p4f-local"
-LOCAL_DEFAULTS = {"EnableSlackForwarder": "true", "EnableSegmentForwarder": "true"}
+LOCAL_DEFAULTS = {
+    "EnableSlackForwarder": "true",
+    "EnableSegmentForwarder": "true",
+    "EnableWarehouseMirror": "true",
+}
 """Parameters the local stack sets unless told otherwise: every part of the bridge runs."""
 STACK_OWNED = frozenset(
     {
@@ -282,6 +290,8 @@ class RunningStack:
     functions: _Functions
     aws_faults: FaultProxy | None = None
     """What stands between the functions and AWS when the stack was asked for faults."""
+    firehose: FirehoseRelay | None = None
+    """What stands in for the bus rules' Firehose targets, when the template has any."""
 
     def admin(self) -> SandboxAdmin:
         """The sandbox's admin endpoints, for this stack's tenant."""
@@ -405,6 +415,14 @@ class LocalStack:
         consumer = self._step(
             "a consumer of the bridge's bus", lambda: _add_bus_consumer(aws, deployment)
         )
+        firehose = (
+            self._step(
+                f"the bus's {len(deployment.firehose_targets)} Firehose targets",
+                lambda: self._relay_to_firehose(aws, deployment),
+            )
+            if deployment.firehose_targets
+            else None
+        )
         for resource in deployment.custom_resources:
             self._step(
                 f"custom resource {resource.logical_id}",
@@ -429,12 +447,23 @@ class LocalStack:
             log_dir=self._log_dir,
             functions=functions,
             aws_faults=faults,
+            firehose=firehose,
         )
 
     def _aws_faults(self, aws: MotoServer) -> FaultProxy | None:
         if not self._aws_fault_rate:
             return None
         return FaultProxy(aws.url, rate=self._aws_fault_rate, seed=self._aws_fault_seed)
+
+    def _relay_to_firehose(self, aws: MotoServer, deployment: Deployment) -> FirehoseRelay:
+        relay = self._exit.enter_context(
+            FirehoseRelay(aws.client("sqs"), aws.client("firehose"), deployment.firehose_targets)
+        )
+        if BUCKET_OUTPUT in deployment.outputs:
+            # Where `p4f-bridge query`, in another process, finds the mirror.
+            mirror = LocalMirror.of(deployment.outputs, aws.url, self._log_dir)
+            self._exit.callback(mirror.write(self._log_dir).unlink, missing_ok=True)
+        return relay
 
     def _host(self, functions: _Functions) -> None:
         hosts = [functions.host(function) for function in functions.hosted()]

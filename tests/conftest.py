@@ -20,6 +20,8 @@ from moto import mock_aws
 
 from local.atomic_moto import make_dynamodb_atomic
 from local.lambda_events import sqs_record
+from local.moto_events import make_event_paths_cached
+from local.moto_firehose import make_firehose_faithful
 from local.sample_events import catalogue_event, forwarder_record
 from local.template import Template
 from p4f.forwarding import QueuedEvent, read_record
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 
 # DynamoDB's conditional writes are atomic in AWS: in moto too, for every test.
 make_dynamodb_atomic()
+# Firehose's S3 objects as Firehose writes them (prefix expressions, delimiter, GZIP).
+make_firehose_faithful()
+# EventBridge's JSON paths parsed once, not for every event delivered.
+make_event_paths_cached()
 
 AWS_REGION = "us-east-1"
 FORWARDER_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:forwarder"

@@ -37,6 +37,7 @@ from trigger import Outcome, TriggerRequest, TriggerResult, refused
 from trigger_body import InvalidTriggerError, TriggerBody
 
 from p4f.deferral import Deferred
+from p4f.fanout import BRIDGE_SOURCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 CREATE_CAMPAIGN = "CreateCampaign"
-EVENT_SOURCE = "p4f-bridge"
 SUCCEEDED = "CampaignTriggerSucceeded"
 FAILED = "CampaignTriggerFailed"
 MIN_SECONDS_PER_RECORD = 5.0
@@ -207,7 +207,7 @@ def outcome_entry(handled: Handled, bus_name: str) -> PutEventsRequestEntryTypeD
         detail["error"] = {"status": result.status, "message": result.error}
     return {
         "EventBusName": bus_name,
-        "Source": EVENT_SOURCE,
+        "Source": BRIDGE_SOURCE,
         "DetailType": SUCCEEDED if result.campaign is not None else FAILED,
         "Detail": json.dumps(detail, separators=(",", ":")),
     }

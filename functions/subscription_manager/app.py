@@ -1,7 +1,7 @@
 """Subscription manager: the CloudFormation custom resource that registers the webhook
 receiver's URL at Pay4Feedback on `sam deploy`, and removes it when the stack goes.
 
-It always answers CloudFormation (see cfn_custom_resource), so a stack never hangs.
+It always answers CloudFormation (see p4f.custom_resource), so a stack never hangs.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import httpx
 from aws_lambda_powertools import Logger, Tracer
-from cfn_custom_resource import CustomResourceRequest, Responder, handle
 from subscriptions import NOT_CREATED_PREFIX, SubscriptionManager
 
 from p4f import settings as env_readers
 from p4f.budget import BudgetMetrics, BudgetSettings, TenantBudget
 from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
+from p4f.custom_resource import serve
 from p4f.secrets import ApiKeySecret, SigningSecrets
 
 if TYPE_CHECKING:
@@ -70,22 +70,13 @@ cloudformation = httpx.Client(timeout=10)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    request = CustomResourceRequest.from_event(event)
-    logger.append_keys(request_type=request.request_type, request_id=request.request_id)
-    seconds_left = context.get_remaining_time_in_millis() / 1000
-    with client.deadline(seconds_left - _ANSWER_MARGIN_SECONDS):
-        outcome = handle(
-            request,
-            manager.apply,
-            Responder(request, cloudformation),
-            seconds_left=seconds_left,
-            failed_physical_id=f"{NOT_CREATED_PREFIX}{request.request_id}",
-        )
-    logger.info(
-        "answered CloudFormation",
-        extra={
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "physical_resource_id": outcome.physical_resource_id,
-        },
+    serve(
+        event,
+        context,
+        manager.apply,
+        http=cloudformation,
+        deadline=client.deadline,
+        margin=_ANSWER_MARGIN_SECONDS,
+        log=logger,
+        failed_physical_id=lambda request: f"{NOT_CREATED_PREFIX}{request.request_id}",
     )

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
-from cfn_custom_resource import CustomResourceRequest, Outcome, RequestType, Status
 
+from p4f.custom_resource import CustomResourceRequest, Outcome, RequestType, Status
 from p4f.errors import AuthenticationError, NotFoundError
 from p4f.secrets import SecretError
 

@@ -14,10 +14,9 @@ from moto import mock_aws
 
 from local.event_catalogue import EXAMPLE_RULES, SCHEMAS_DIR, event_schema, schema_files
 from local.lambda_events import eventbridge_event
-from local.sandbox import SandboxAdmin, running_sandbox
-from p4f.client import Pay4FeedbackClient
 from p4f.fanout import EVENT_SOURCE
-from p4f.models import EventType, PayoutStatus, WebhookEvent
+from p4f.models import EventType, WebhookEvent
+from tests import sandbox_events
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = "p4f_test_catalogue"
@@ -34,23 +33,7 @@ def test_the_committed_schemas_are_what_the_models_give() -> None:
 @pytest.fixture(scope="module")
 def every_event_type() -> list[WebhookEvent]:
     """One event of each catalogue type, as the sandbox sends them."""
-    with running_sandbox([KEY]) as sandbox, Pay4FeedbackClient(sandbox.url, api_key=KEY) as api:
-        admin = SandboxAdmin(sandbox.url, KEY)
-        api.create_webhook("http://127.0.0.1:9/nowhere", list(EventType), "whsec_x")
-        campaign = api.create_campaign(name="All", reward={"amount": "5.00", "currency": "USD"})
-        api.update_campaign(campaign.id, status="ACTIVE")
-        api.pause_campaign(campaign.id)
-        api.resume_campaign(campaign.id)
-        good, bad = admin.submit_response(campaign.id), admin.submit_response(campaign.id)
-        admin.score(good.id, 30)
-        api.approve_response(good.id)
-        api.reject_response(bad.id, reason="Spam")
-        admin.pay_out(good.id, PayoutStatus.FAILED, "Card declined")
-        admin.pay_out(good.id, PayoutStatus.COMPLETED)
-        events = admin.events()
-        admin.close()
-    assert {e.type for e in events} == set(EventType)
-    return events
+    return sandbox_events.every_event_type(KEY)
 
 
 def on_the_bus(event: WebhookEvent) -> dict[str, Any]:

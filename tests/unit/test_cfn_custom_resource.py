@@ -9,15 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from cfn_custom_resource import (
+
+from local.lambda_events import custom_resource_request
+from p4f.custom_resource import (
     CustomResourceRequest,
     Outcome,
     Responder,
     Status,
     handle,
 )
-
-from local.lambda_events import custom_resource_request
 
 REQUEST = CustomResourceRequest.from_event(
     custom_resource_request(

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageRequestTypeDef
 
 EVENT_SOURCE = "pay4feedback"
+BRIDGE_SOURCE = "p4f-bridge"
+"""The source of the events the bridge itself puts on its bus (outcomes, snapshots)."""
 MAX_EVENT_BYTES = 1_000_000
 """The largest body accepted, checked before anything else: EventBridge's entry of 1 MB,
 read as 1,000,000 bytes (the stricter reading), holds the body and more."""

@@ -13,13 +13,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from aws_lambda_powertools import Logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from contextlib import AbstractContextManager
 
 logger = Logger(child=True)
 
@@ -153,3 +154,46 @@ def handle(
         watchdog.cancel()
     responder.send(outcome)
     return responder.sent or outcome
+
+
+class _Context(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def serve(
+    event: Mapping[str, Any],
+    context: _Context,
+    work: Callable[[CustomResourceRequest], Outcome],
+    *,
+    http: httpx.Client,
+    deadline: Callable[[float], AbstractContextManager[None]],
+    margin: float,
+    failed_physical_id: Callable[[CustomResourceRequest], str],
+    log: Logger,
+) -> Outcome:
+    """A custom resource function's handler body: read the request, run `work` within the
+    API client's `deadline` (the function's time less `margin`, kept to answer), answer.
+
+    `failed_physical_id` names the resource when the work fails before it has an id; `log`
+    is the function's own logger (its records get the request's type and id).
+    """
+    request = CustomResourceRequest.from_event(event)
+    log.append_keys(request_type=request.request_type, request_id=request.request_id)
+    seconds_left = context.get_remaining_time_in_millis() / 1000
+    with deadline(seconds_left - margin):
+        outcome = handle(
+            request,
+            work,
+            Responder(request, http),
+            seconds_left=seconds_left,
+            failed_physical_id=failed_physical_id(request),
+        )
+    log.info(
+        "answered CloudFormation",
+        extra={
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "physical_resource_id": outcome.physical_resource_id,
+        },
+    )
+    return outcome

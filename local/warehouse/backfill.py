@@ -1,0 +1,136 @@
+"""`p4f-bridge backfill --stack NAME`: the warehouse mirror of a deployed stack filled with
+snapshots of what the API lists, from this machine, with a progress bar.
+
+What it needs it reads from the stack (CloudFormation): its Parameters (the API key's
+secret, the API's URL, the budget's Parameters), its bus (output EventBusName) and its
+budget table (resource ApiBudgetTable). It calls the API through that budget, as a
+background caller: the deployed functions keep their share. The AWS credentials it runs
+with need cloudformation:DescribeStacks and DescribeStackResource on the stack,
+secretsmanager:GetSecretValue on the API key, dynamodb:GetItem and UpdateItem on the
+budget table and events:PutEvents on the bus.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from p4f.backfill import Backfill, Backfilled
+from p4f.budget import BudgetSettings, TenantBudget
+from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
+from p4f.mirror import SNAPSHOT_TYPES
+from p4f.secrets import ApiKeySecret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+BUDGET_TABLE = "ApiBudgetTable"
+"""The budget table's logical id in template.yaml."""
+_SHOWN_PER_SECOND = 4
+
+
+class StackNotReadyError(RuntimeError):
+    """The stack is not there, or has no warehouse mirror."""
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    """What the backfill needs to know of a deployed stack."""
+
+    name: str
+    parameters: dict[str, str]
+    outputs: dict[str, str]
+    budget_table: str
+
+    @classmethod
+    def read(cls, name: str, cloudformation: Any) -> DeployedStack:
+        try:
+            [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
+            budget = cloudformation.describe_stack_resource(
+                StackName=name, LogicalResourceId=BUDGET_TABLE
+            )["StackResourceDetail"]["PhysicalResourceId"]
+        except ClientError as exc:
+            raise StackNotReadyError(f"cannot read the stack {name!r}: {exc}") from exc
+        deployed = cls(
+            name,
+            {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
+            {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+            budget,
+        )
+        if deployed.parameters.get("EnableWarehouseMirror") != "true":
+            raise StackNotReadyError(
+                f"the stack {name!r} has no warehouse mirror: deploy it with "
+                "EnableWarehouseMirror=true first (README, Warehouse)"
+            )
+        return deployed
+
+    def budget_settings(self) -> BudgetSettings:
+        """The budget as the stack's functions have it (their environment, from Globals)."""
+        return BudgetSettings.from_env(
+            {
+                "API_BUDGET_TABLE": self.budget_table,
+                "API_REQUESTS_PER_MINUTE": self.parameters.get("ApiRequestsPerMinute", ""),
+                "API_INTERACTIVE_RESERVE_PERCENT": self.parameters.get(
+                    "ApiInteractiveReservePercent", ""
+                ),
+                "AWS_LAMBDA_FUNCTION_NAME": "p4f-bridge backfill",
+            }
+        )
+
+
+def backfill_of(stack: DeployedStack, client: Callable[..., Any]) -> Backfill:
+    """The backfill of `stack`, its AWS clients made by `client` (e.g. a boto3 session's)."""
+    api = Pay4FeedbackClient(
+        stack.parameters.get("Pay4FeedbackBaseUrl") or DEFAULT_BASE_URL,
+        key_provider=ApiKeySecret(
+            stack.parameters["ApiKeySecretArn"], boto3_client=client("secretsmanager")
+        ),
+        budget=TenantBudget.from_settings(stack.budget_settings(), client("dynamodb")),
+    )
+    return Backfill(api, client("events"), stack.outputs["EventBusName"])
+
+
+class ProgressBar:
+    """The backfill's progress: one line redrawn in a terminal (counts, rate, time taken);
+    elsewhere (a log, CI) a line every `every` snapshots."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        every: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._every = every
+        self._clock = clock
+        self._started = clock()
+        self._shown_at = -1.0
+        self._shown_total = 0
+        self._live = stream.isatty()
+
+    def __call__(self, done: Backfilled) -> None:
+        now, total = self._clock(), sum(done.published.values())
+        if self._live and now - self._shown_at >= 1 / _SHOWN_PER_SECOND:
+            self._stream.write(f"\r  {self._line(done, now)}")
+        elif not self._live and total - self._shown_total >= self._every:
+            self._stream.write(f"  {self._line(done, now)}\n")
+        else:
+            return
+        self._shown_at, self._shown_total = now, total
+        self._stream.flush()
+
+    def finish(self, done: Backfilled) -> None:
+        start = "\r" if self._live else ""
+        self._stream.write(f"{start}  {self._line(done, self._clock())}\n")
+        self._stream.flush()
+
+    def _line(self, done: Backfilled, now: float) -> str:
+        elapsed = max(now - self._started, 1e-9)
+        counts = ", ".join(f"{done.published.get(kind, 0):,} {kind}" for kind in SNAPSHOT_TYPES)
+        total = sum(done.published.values())
+        minutes, seconds = divmod(int(elapsed), 60)
+        return f"{counts} ({total / elapsed:,.1f}/s, {minutes}:{seconds:02d})"
