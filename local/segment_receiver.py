@@ -6,12 +6,13 @@ answered as Segment does, recording what it got.
         endpoint = server.url                   # SEGMENT_ENDPOINT, with segment.write_key
 
 200 {"success": true} when the batch is acceptable; 400 {"success": false, "error"} when it
-is not: over 500 KB, not JSON, no batch, a call over 32 KB, a messageId of 100 characters
+is not: over 500 KB, not JSON, no batch, a call over 32 KB (sizes counted as Segment's
+analytics-python counts them: `library_size`), a messageId of 100 characters
 or more, a call type other than track or identify, a track without an event name, a call
 with neither userId nor anonymousId, a timestamp that is not ISO 8601, or basic auth that
 is not the write key (the real Segment answers 200 and drops the data; a loud 400 is what
-a test needs). 429 with Retry-After when a fault is injected. KB is read as 1,000 bytes,
-the stricter reading.
+a test needs). 429 with Retry-After when a fault is injected. A request's KB is read as
+1,000 bytes, the stricter reading; a call's 32 KB is the library's 32 << 10.
 """
 
 from __future__ import annotations
@@ -31,10 +32,17 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 MAX_REQUEST_BYTES = 500_000
-MAX_CALL_BYTES = 32_000
+MAX_CALL_BYTES = 32 << 10
+"""analytics-python's MAX_MSG_SIZE."""
 MAX_MESSAGE_ID_CHARS = 99
 """messageId must be under 100 characters."""
 CALL_TYPES = frozenset({"track", "identify"})
+
+
+def library_size(value: object) -> int:
+    """The bytes of `value` as analytics-python counts them: json.dumps' defaults (every
+    non-ASCII character escaped, ", " and ": " between items), more than the wire's bytes."""
+    return len(json.dumps(value).encode())
 
 
 def batch_problems(body: bytes, authorization: str | None, write_key: str) -> list[str]:
@@ -50,6 +58,8 @@ def batch_problems(body: bytes, authorization: str | None, write_key: str) -> li
     calls = payload.get("batch") if isinstance(payload, dict) else None
     if not isinstance(calls, list) or not calls:
         return ["the body has no batch of calls"]
+    if (size := library_size(payload)) > MAX_REQUEST_BYTES:
+        return [f"the batch counts {size} bytes, more than {MAX_REQUEST_BYTES}"]
     return [
         f"batch[{index}]: {problem}"
         for index, call in enumerate(calls)
@@ -72,8 +82,7 @@ def _call_problems(call: object) -> list[str]:
     if not isinstance(call, dict):
         return ["a call is not a JSON object"]
     problems = []
-    size = len(json.dumps(call, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > MAX_CALL_BYTES:
+    if (size := library_size(call)) > MAX_CALL_BYTES:
         problems.append(f"the call has {size} bytes, more than {MAX_CALL_BYTES}")
     if call.get("type") not in CALL_TYPES:
         problems.append(f"type {call.get('type')!r} is not one of {sorted(CALL_TYPES)}")

@@ -1,8 +1,9 @@
-"""Sending Segment calls: one /v1/batch request per SQS batch, when it fits.
+"""Sending Segment calls: a batch's calls in as few /v1/batch requests as Segment allows.
 
     WriteKeySecret     the write key, from Secrets Manager: the key itself or {"write_key": "..."}
-    pack_requests      the batch's calls in as few requests as Segment's 500 KB allow, a
-                       record's calls (identify and track) always in the same request
+    pack_requests      the batch's calls in as few requests as Segment's 500 KB allow (counted
+                       as analytics-python counts, segment_calls.call_size), a record's
+                       calls (identify and track) always in the same request
     SegmentForwarder   sends each request with basic auth (user: the write key). An answer
                        that is not 2xx fails exactly the records of that request; after a
                        429 the batch's later requests are not sent, and the records of the
@@ -29,7 +30,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
-from segment_calls import calls_for
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from segment_calls import SegmentCall, call_size, calls_for
 
 from p4f import settings as env_readers
 from p4f.forwarding import DeferrableError, ForwardingError, OutOfTimeError, read_secret
@@ -39,10 +42,14 @@ from p4f.secrets import KeySecret
 if TYPE_CHECKING:
     from p4f.forwarding import Prepared, QueuedEvent
 
+logger = Logger(child=True)
+metrics = Metrics()  # the handler's: Powertools shares one set of metrics per namespace
+
 MAX_REQUEST_BYTES = 500_000
-"""Segment's 500 KB a request, read as 1,000-byte KB (the stricter reading). A batch of 10
-records makes at most ~330 KB (10 tracks of 32 KB and small identifies): one request. The
-limit matters when BatchSize is raised; Segment's 2,500 calls a request never binds first."""
+"""Segment's 500 KB a request, read as 1,000-byte KB (the stricter reading) and counted as
+analytics-python counts (call_size), which is never less than the bytes sent. An event
+without personal data is a call of about 700 bytes: SegmentBatchSize's 1,000 records are
+two requests."""
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
@@ -92,30 +99,37 @@ class WriteKeySecret(KeySecret):
 
 @dataclass
 class Request:
-    """One /v1/batch request: the records it carries and their encoded calls."""
+    """One /v1/batch request: the records it carries and their calls."""
 
     message_ids: list[str] = field(default_factory=list)
-    calls: list[bytes] = field(default_factory=list)
+    calls: list[SegmentCall] = field(default_factory=list)
 
     def body(self, sent_at: str) -> bytes:
-        return b'{"batch":[' + b",".join(self.calls) + f'],"sentAt":"{sent_at}"}}'.encode()
+        encoded = b",".join(call.encoded for call in self.calls)
+        return b'{"batch":[' + encoded + f'],"sentAt":"{sent_at}"}}'.encode()
 
 
-_SENT_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
-_ENVELOPE_BYTES = len(Request().body(datetime.now(UTC).strftime(_SENT_AT_FORMAT)[:-3] + "Z"))
+def sent_at_now() -> str:
+    """The sentAt of a request: now, to the millisecond, as analytics-python writes times."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+_SEPARATOR_BYTES = len(", ")
+"""What call_size counts between two calls of a batch."""
+_ENVELOPE_BYTES = call_size({"batch": [], "sentAt": sent_at_now()})
 
 
 def pack_requests(
-    records: Sequence[tuple[str, list[bytes]]], max_bytes: int = MAX_REQUEST_BYTES
+    records: Sequence[tuple[str, list[SegmentCall]]], max_bytes: int = MAX_REQUEST_BYTES
 ) -> list[Request]:
     """`records` (SQS message id, its calls) in order, in as few requests of at most
     `max_bytes` as fit; every call is at most 32 KB, so a record always fits one."""
-    # Each call is counted with a comma before it; the first call of a request has none.
-    empty = _ENVELOPE_BYTES - 1
+    # Each call is counted with a separator before it; the first call of a request has none.
+    empty = _ENVELOPE_BYTES - _SEPARATOR_BYTES
     requests: list[Request] = []
     current, size = Request(), empty
     for message_id, calls in records:
-        adds = sum(len(call) + 1 for call in calls)
+        adds = sum(call.size + _SEPARATOR_BYTES for call in calls)
         if current.calls and size + adds > max_bytes:
             requests.append(current)
             current, size = Request(), empty
@@ -149,12 +163,24 @@ class SegmentForwarder:
         self._max_request_bytes = max_request_bytes
         self._clock = clock
 
-    def prepare(self, queued: QueuedEvent) -> list[bytes]:
-        """The event's calls, encoded."""
-        return calls_for(queued, personal_data=self._personal_data)
+    def prepare(self, queued: QueuedEvent) -> list[SegmentCall]:
+        """The event's calls; a trimmed one is logged and counted (SegmentCallsTrimmed)."""
+        calls = calls_for(queued, personal_data=self._personal_data)
+        for call in calls:
+            if call.trimmed:
+                logger.warning(
+                    "a Segment call was trimmed to fit Segment's 32 KB",
+                    extra={
+                        "event_id": queued.event.id,
+                        "items_cut": dict(call.cut_items),
+                        "properties_dropped": list(call.dropped),
+                    },
+                )
+                metrics.add_metric("SegmentCallsTrimmed", MetricUnit.Count, 1)
+        return calls
 
     def forward(
-        self, batch: Sequence[Prepared[list[bytes]]], seconds: float
+        self, batch: Sequence[Prepared[list[SegmentCall]]], seconds: float
     ) -> dict[str, ForwardingError]:
         """Send the events' calls within `seconds`; the failures by SQS message id."""
         deadline = Deadline(seconds, self._clock)
@@ -189,7 +215,7 @@ class SegmentForwarder:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise OutOfTimeError("the invocation's time ran out before the request was sent")
-        sent_at = datetime.now(UTC).strftime(_SENT_AT_FORMAT)[:-3] + "Z"
+        sent_at = sent_at_now()
         timeout = min(self._timeout, remaining)
         try:
             answer = self._http.post(

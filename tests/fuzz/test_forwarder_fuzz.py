@@ -78,7 +78,7 @@ class BothServices:
     def prepare(self, queued: QueuedEvent) -> list[bytes]:
         return [
             encode_json(render(queued, DashboardLinks())),
-            *calls_for(queued, personal_data=True),
+            *(call.encoded for call in calls_for(queued, personal_data=True)),
         ]
 
     def forward(

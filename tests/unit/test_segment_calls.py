@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from segment_calls import (
     MAX_CALL_BYTES,
     SegmentCallTooLargeError,
+    call_size,
     calls_for,
     event_name,
     message_id,
@@ -33,7 +34,7 @@ RESPONSE_ID = SAMPLE_EVENT["data"]["id"]
 
 def decoded(item: QueuedEvent, *, personal_data: bool = False) -> list[dict[str, Any]]:
     """The calls, after the local Segment found nothing to refuse in a batch of them."""
-    encoded = calls_for(item, personal_data=personal_data)
+    encoded = [call.encoded for call in calls_for(item, personal_data=personal_data)]
     body = b'{"batch":[' + b",".join(encoded) + b"]}"
     auth = "Basic " + base64.b64encode(b"key:").decode()
     assert batch_problems(body, auth, "key") == []
@@ -61,7 +62,7 @@ RESPONSE_PROPERTIES = {
     "reward_amount": "5.00",
     "currency": "USD",
     "answer_count": 1,
-    "submitted_at": "2026-04-19T14:02:10Z",
+    "submitted_at": "2026-04-19T14:02:10.000+00:00",
 }
 PAYOUT_PROPERTIES = {
     "payout_id": "po_7d2c9e41",
@@ -69,7 +70,7 @@ PAYOUT_PROPERTIES = {
     "campaign_id": CAMPAIGN_ID,
     "amount": "5.00",
     "currency": "USD",
-    "completed_at": "2026-04-19T15:02:10Z",
+    "completed_at": "2026-04-19T15:02:10.000+00:00",
 }
 SCORE = {
     "quality_score": 87,
@@ -119,7 +120,7 @@ CASES: list[tuple[EventType, dict[str, str], dict[str, Any]]] = [
     (
         EventType.REWARD_APPROVED,
         {"userId": "resp_4b1e9c"},
-        RESPONSE_PROPERTIES | SCORE | {"status": "APPROVED", "reviewed_at": "2026-04-19T14:22:51Z"},
+        RESPONSE_PROPERTIES | SCORE | {"status": "APPROVED", "reviewed_at": "2026-04-19T14:22:51.000+00:00"},
     ),
     (
         EventType.REWARD_REJECTED,
@@ -128,7 +129,7 @@ CASES: list[tuple[EventType, dict[str, str], dict[str, Any]]] = [
         | SCORE
         | {
             "status": "REJECTED",
-            "reviewed_at": "2026-04-19T14:22:51Z",
+            "reviewed_at": "2026-04-19T14:22:51.000+00:00",
             "rejection_reason": "The answer does not address the question.",
         },
     ),
@@ -162,7 +163,7 @@ def test_each_event_is_one_track_call_by_segments_spec(
         **who,
         "properties": properties,
         "messageId": item.event.id,
-        "timestamp": "2026-04-19T14:22:51Z",
+        "timestamp": "2026-04-19T14:22:51.000+00:00",
         "context": {"library": {"name": "p4f-bridge", "version": __version__}},
     }
 
@@ -171,7 +172,7 @@ def test_each_event_is_one_track_call_by_segments_spec(
 def test_without_permission_no_email_and_no_answer_is_anywhere_in_the_calls(
     event_type: EventType,
 ) -> None:
-    encoded = b"".join(calls_for(queued_event(event_type), personal_data=False))
+    encoded = b"".join(c.encoded for c in calls_for(queued_event(event_type), personal_data=False))
     assert EMAIL.encode() not in encoded
     assert ANSWER.encode() not in encoded
     assert b"identify" not in encoded
@@ -185,7 +186,7 @@ def test_with_permission_an_identify_with_the_email_comes_first_and_answers_are_
         "userId": "resp_4b1e9c",
         "traits": {"email": EMAIL},
         "messageId": f"{item.event.id}:identify",
-        "timestamp": "2026-04-19T14:22:51Z",
+        "timestamp": "2026-04-19T14:22:51.000+00:00",
         "context": {"library": {"name": "p4f-bridge", "version": __version__}},
     }
     assert track["properties"]["answers"] == [
@@ -240,23 +241,107 @@ def test_a_message_id_of_100_characters_or_more_becomes_a_stable_digest() -> Non
     assert identify["messageId"] == message_id(f"{long_id}:identify")
 
 
-def test_a_call_over_32_kb_drops_its_largest_properties_and_says_so() -> None:
+@pytest.mark.parametrize(
+    ("event_type", "data", "anonymous"),
+    [
+        (EventType.RESPONSE_SUBMITTED, {"respondent": {"id": ""}}, f"response:{RESPONSE_ID}"),
+        (
+            EventType.REWARD_APPROVED,
+            {"respondent": {"id": "  ", "email": EMAIL}},
+            f"response:{RESPONSE_ID}",
+        ),
+        # A payout's is its response's: the same person as the response's events.
+        (EventType.PAYOUT_COMPLETED, {"respondent": {"id": ""}}, f"response:{RESPONSE_ID}"),
+        ("respondent_banned", {"respondent_id": "", "response_id": "rsp_1"}, "response:rsp_1"),
+        ("respondent_banned", {"respondent": {"id": ""}}, TENANT),
+    ],
+)
+def test_a_respondent_without_an_id_is_a_stable_anonymous_id_never_an_empty_user_id(
+    event_type: EventType | str, data: dict[str, Any], anonymous: str
+) -> None:
+    item = queued_event(event_type, **data)
+    calls = decoded(item, personal_data=True)
+    assert [call["type"] for call in calls] == ["track"]  # no identify without a user id
+    [track] = calls
+    assert "userId" not in track
+    assert track["anonymousId"] == anonymous
+    assert decoded(queued_event(event_type, **data), personal_data=True) == calls  # stable
+
+
+def test_an_event_without_a_tenant_or_respondent_is_anonymous_by_its_event_id() -> None:
+    body = catalogue_event(EventType.CAMPAIGN_CREATED) | {"tenant_id": ""}
+    item = read_record(SQSRecord(forwarder_record(body, queue_arn=FORWARDER_QUEUE_ARN)))
+    [track] = decoded(item)
+    assert track["anonymousId"] == f"event:{item.event.id}"
+
+
+def answers_of(count: int, chars: int, char: str = "w") -> list[dict[str, Any]]:
+    return [
+        {"question_id": f"q_{n}", "prompt": f"Question {n}?", "value": char * chars}
+        for n in range(count)
+    ]
+
+
+def test_oversized_answers_keep_as_many_as_fit_and_say_how_many_were_cut() -> None:
+    answers = answers_of(40, 1_500)  # about 62 KB of answers: about 20 fit
+    item = queued_event(EventType.RESPONSE_SUBMITTED, answers=answers)
+    [_, track_call] = calls_for(item, personal_data=True)
+    assert track_call.size <= MAX_CALL_BYTES
+    assert track_call.size == call_size(json.loads(track_call.encoded))
+    _, track = decoded(item, personal_data=True)
+    properties = track["properties"]
+    kept = properties["answers"]
+    assert 0 < len(kept) < 40
+    assert kept == [
+        {"question_id": a["question_id"], "prompt": a["prompt"], "value": a["value"]}
+        for a in answers[: len(kept)]
+    ]
+    assert properties["truncated"] is True
+    assert properties["truncated_items"] == {"answers": 40 - len(kept)}
+    assert "truncated_properties" not in properties
+    assert properties["answer_count"] == 40
+    assert dict(track_call.cut_items) == {"answers": 40 - len(kept)}
+    # One answer more would not fit, as the library counts.
+    one_more = track | {
+        "properties": properties
+        | {"answers": [*kept, answers[len(kept)]], "truncated_items": {"answers": 39 - len(kept)}}
+    }
+    assert call_size(one_more) > MAX_CALL_BYTES
+
+
+def test_non_ascii_answers_are_counted_as_the_library_escapes_them() -> None:
+    item = queued_event(EventType.RESPONSE_SUBMITTED, answers=answers_of(30, 500, "\u00e9"))
+    [_, track_call] = calls_for(item, personal_data=True)
+    # 30 answers of 1,000 bytes in UTF-8 would fit in 32 KB; escaped, 3,000 bytes each do not.
+    assert len(track_call.encoded) < track_call.size <= MAX_CALL_BYTES
+    assert 0 < 30 - track_call.cut_items["answers"] < 11
+
+
+def test_the_largest_property_goes_first_and_a_cut_list_takes_back_what_then_fits() -> None:
     answers = [{"question_id": "q", "prompt": "Why?", "value": "a" * 40_000}]
     item = queued_event(EventType.REWARD_REJECTED, answers=answers, rejection_reason="r" * 20_000)
-    encoded = calls_for(item, personal_data=True)
-    assert all(len(call) <= MAX_CALL_BYTES for call in encoded)
     _, track = decoded(item, personal_data=True)
     properties = track["properties"]
     assert properties["truncated"] is True
-    assert properties["truncated_properties"] == ["answers"]  # the largest went first
+    assert properties["truncated_items"] == {"answers": 1}  # the largest went first, item by item
+    assert properties["answers"] == []
     assert properties["rejection_reason"] == "r" * 20_000  # what fits without it stays
     assert properties["response_id"] == RESPONSE_ID
+    many = answers_of(10, 1_000)
+    item = queued_event(EventType.REWARD_REJECTED, answers=many, rejection_reason="r" * 40_000)
+    _, track = decoded(item, personal_data=True)
+    assert track["properties"]["truncated_properties"] == ["rejection_reason"]
+    assert track["properties"]["answers"] == [  # never cut: the reason alone was too large
+        {"question_id": a["question_id"], "prompt": a["prompt"], "value": a["value"]}
+        for a in many
+    ]
+    assert "truncated_items" not in track["properties"]
 
 
 def test_ids_and_status_are_never_dropped_and_a_call_too_large_with_them_fails() -> None:
     item = queued_event(EventType.PAYOUT_FAILED, id="p" * 40_000, failure_reason="x" * 1_000)
     with pytest.raises(
-        SegmentCallTooLargeError, match="more than the 32000 Segment takes"
+        SegmentCallTooLargeError, match="more than the 32768 Segment takes"
     ) as raised:
         calls_for(item, personal_data=False)
     assert "track call for event evt_" in str(raised.value)

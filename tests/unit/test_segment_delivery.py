@@ -7,7 +7,16 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from segment_delivery import MAX_REQUEST_BYTES, Settings, WriteKeySecret, pack_requests
+from p4f.forwarding import encode_json
+from segment_calls import SegmentCall, call_size
+from segment_delivery import (
+    MAX_REQUEST_BYTES,
+    Request,
+    Settings,
+    WriteKeySecret,
+    pack_requests,
+    sent_at_now,
+)
 
 from p4f.secrets import SecretFormatError
 from p4f.settings import ConfigurationError
@@ -55,20 +64,25 @@ def test_the_settings_read_the_endpoint_and_the_personal_data_switch() -> None:
         Settings.from_env(env | {"SEGMENT_SEND_PERSONAL_DATA": "maybe"})
 
 
-def call(size: int, name: str = "c") -> bytes:
-    """An encoded call of exactly `size` bytes."""
-    padding = size - len(json.dumps({"n": name, "p": ""}, separators=(",", ":")))
-    encoded = json.dumps({"n": name, "p": "x" * padding}, separators=(",", ":")).encode()
-    assert len(encoded) == size
-    return encoded
+def call(size: int, name: str = "c") -> SegmentCall:
+    """A call of exactly `size` bytes as analytics-python counts them."""
+    padding = size - call_size({"n": name, "p": ""})
+    value = {"n": name, "p": "x" * padding}
+    assert call_size(value) == size
+    return SegmentCall(encode_json(value), size)
+
+
+def library_batch_size(request: Request) -> int:
+    """The request's batch as analytics-python would count it."""
+    return call_size(json.loads(request.body(sent_at_now())))
 
 
 def test_a_batch_that_fits_is_one_request_in_order() -> None:
     records = [(f"m-{i}", [call(30_000)]) for i in range(10)]
     [request] = pack_requests(records)
     assert request.message_ids == [f"m-{i}" for i in range(10)]
-    body = request.body("2026-04-19T14:22:51.000Z")
-    assert len(body) <= MAX_REQUEST_BYTES
+    body = request.body(sent_at_now())
+    assert len(body) <= library_batch_size(request) <= MAX_REQUEST_BYTES
     assert len(json.loads(body)["batch"]) == 10
 
 
@@ -82,16 +96,24 @@ def test_requests_are_split_at_the_limit_keeping_a_records_calls_together() -> N
         ["m-6"],
     ]
     for request in requests:
-        body = request.body("2026-04-19T14:22:51.000Z")
-        assert len(body) <= 1_000
-        assert len(json.loads(body)["batch"]) == 2 * len(request.message_ids)
+        assert library_batch_size(request) <= 1_000
+        assert len(json.loads(request.body(sent_at_now()))["batch"]) == 2 * len(request.message_ids)
 
 
-def test_the_limit_is_filled_to_the_byte() -> None:
-    envelope = len(pack_requests([("m", [call(20)])])[0].body("2026-04-19T14:22:51.000Z")) - 20
-    exactly = envelope + 2 * 100 + 1  # two calls and the comma between them
+def test_the_limit_is_filled_to_the_byte_as_the_library_counts() -> None:
+    [alone] = pack_requests([("a", [call(100)]), ("b", [call(100)])])
+    exactly = library_batch_size(alone)
     assert len(pack_requests([("a", [call(100)]), ("b", [call(100)])], max_bytes=exactly)) == 1
     assert len(pack_requests([("a", [call(100)]), ("b", [call(100)])], max_bytes=exactly - 1)) == 2
+
+
+def test_non_ascii_is_counted_escaped_so_a_request_never_exceeds_the_limit() -> None:
+    text = {"p": "é漢😀" * 1_000}  # 9 bytes in UTF-8, 24 escaped
+    emoji = SegmentCall(encode_json(text), call_size(text))
+    assert emoji.size > len(emoji.encoded)
+    requests = pack_requests([(f"m-{i}", [emoji]) for i in range(30)])
+    assert [len(r.calls) for r in requests] == [20, 10]  # 21 x 24,009 is over 500,000
+    assert all(library_batch_size(r) <= MAX_REQUEST_BYTES for r in requests)
 
 
 def test_nothing_to_send_is_no_request() -> None:
