@@ -314,13 +314,16 @@ class Targets:
 
 @dataclass(frozen=True)
 class Throughput:
-    """How a forwarder is run against its local receiver: `batches` SQS batches (after a
-    first, untimed one) made by `batch`."""
+    """How a forwarder is run against its local receiver: for each of `batch_sizes`, SQS
+    batches of that size made by `batch` (a first, untimed one, then `events` events)."""
 
     receiver: str
     """"slack" or "segment" (`BenchServices.receivers`)."""
-    batch: Callable[[int, Fixture], dict[str, Any]]
-    batches: int
+    batch: Callable[[int, Fixture, int], dict[str, Any]]
+    """The `number`th batch, of `size` records."""
+    events: int
+    batch_sizes: tuple[int, ...] = (10,)
+    """Each is a run of its own; the target applies to the last (the template's default)."""
 
 
 @cache
@@ -453,7 +456,8 @@ def _forwarder(
     *,
     receiver: str,
     cold_batch: int,
-    batches: int,
+    events: int,
+    batch_sizes: tuple[int, ...] = (10,),
     targets: Targets | None = None,
 ) -> Subject:
     """A forwarder: SQS batches of its default event types in, its local receiver out."""
@@ -464,7 +468,12 @@ def _forwarder(
         env=env,
         event=partial(batch, size=cold_batch),
         succeeded=no_failed_records,
-        throughput=Throughput(receiver, partial(batch, size=10), batches),
+        throughput=Throughput(
+            receiver,
+            lambda number, fixture, size: batch(number, fixture, size=size),
+            events,
+            batch_sizes,
+        ),
         targets=targets or Targets(),
     )
 
@@ -502,7 +511,7 @@ SUBJECTS = (
         # Its cold start with one event: at Slack's pace (a message a second) the rest of a
         # bigger batch would be waiting. Then one batch of 10: about 10 s.
         cold_batch=1,
-        batches=1,
+        events=10,
     ),
     _forwarder(
         "segment_forwarder",
@@ -510,9 +519,11 @@ SUBJECTS = (
         _segment_env,
         receiver="segment",
         cold_batch=10,
-        batches=100,
-        # One /v1/batch request per SQS batch when it fits (10 events always do).
-        targets=Targets(requests_per_1000_events=Target(100, text="100: 1 per batch of 10")),
+        events=1000,
+        # Before: batches of 10, one request each. Now: SegmentBatchSize's batches, in as
+        # few requests as Segment's 500 KB allow.
+        batch_sizes=(10, int(Template.load().default("SegmentBatchSize"))),
+        targets=Targets(requests_per_1000_events=Target(5)),
     ),
 )
 """The reference first, then every function."""

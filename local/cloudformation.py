@@ -87,6 +87,8 @@ class SqsSource:
     batch_size: int
     report_batch_item_failures: bool
     maximum_concurrency: int | None
+    batching_window: float = 0.0
+    """MaximumBatchingWindowInSeconds."""
 
 
 @dataclass(frozen=True)
@@ -562,6 +564,7 @@ class LocalDeployer:
             report_batch_item_failures="ReportBatchItemFailures"
             in properties.get("FunctionResponseTypes", []),
             maximum_concurrency=int(scaling["MaximumConcurrency"]) if scaling else None,
+            batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
         )
 
 

@@ -41,6 +41,7 @@ class SqsSourceConfig:
     batch_size: int
     maximum_concurrency: int
     report_batch_item_failures: bool
+    batching_window: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def serve(config: HostConfig) -> None:
                 concurrency=source.maximum_concurrency,
                 function_timeout=config.timeout_seconds,
                 report_batch_item_failures=source.report_batch_item_failures,
+                batching_window=source.batching_window,
             )
             for source in config.sqs_sources
         ]

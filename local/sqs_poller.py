@@ -13,6 +13,10 @@ What it does, as the event source mapping does
   messages with long polling and invoke the handler with the SQS event that
   `local.lambda_events` builds, one batch at a time, each with a fresh context of
   `function_timeout` seconds;
+* with a `batching_window` (MaximumBatchingWindowInSeconds), a poller that received a
+  message keeps receiving for up to that many seconds, until it has `batch_size` messages
+  (up to 10,000) or more could take the invocation over Lambda's 6 MB;
+  without one, a batch is what one receive returns (10 messages at most);
 * each poller is a container: given `new_container` instead of `handler`, the poller
   builds one handler per poller (a cold start) and keeps it, so that what a function keeps
   at module level (a client's rate limiter, caches) is per container, as in Lambda;
@@ -53,9 +57,14 @@ if TYPE_CHECKING:
 
     Handler = Callable[[dict[str, Any], LocalLambdaContext], Any]
 
-MAX_BATCH_SIZE = 10
-"""The most one ReceiveMessage call returns (bigger batches need a batching window, which
-the poller does not simulate)."""
+MAX_RECEIVE = 10
+"""The most one ReceiveMessage call returns: the largest batch without a batching window."""
+MAX_BATCH_SIZE = 10_000
+"""The largest batch of a standard queue, with a batching window."""
+MAX_BATCH_BYTES = 6 * 1024 * 1024
+"""Lambda's invocation payload limit, which ends a batch's gathering early."""
+MAX_MESSAGE_BYTES = 256 * 1024
+"""The largest SQS message: a batch gathers no more once one more could overflow it."""
 _RETRY_RECEIVE_SECONDS = 0.5
 _SHORT_POLL_INTERVAL = 0.05
 """The pause after an empty receive without long polling (wait_seconds=0)."""
@@ -111,14 +120,19 @@ class SqsPoller:
         *,
         new_container: Callable[[], Handler] | None = None,
         function_name: str = "local-function",
-        batch_size: int = MAX_BATCH_SIZE,
+        batch_size: int = MAX_RECEIVE,
         concurrency: int = 2,
         function_timeout: float = 30.0,
         wait_seconds: int = 1,
         report_batch_item_failures: bool = True,
+        batching_window: float = 0.0,
     ) -> None:
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}")
+        largest = MAX_BATCH_SIZE if batching_window > 0 else MAX_RECEIVE
+        if not 1 <= batch_size <= largest:
+            raise ValueError(
+                f"batch_size must be 1 to {largest}"
+                + ("" if batching_window > 0 else " without a batching window")
+            )
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._sqs = sqs
@@ -132,6 +146,7 @@ class SqsPoller:
         self._handlers: list[Handler] = []
         self._function_name = function_name
         self._batch_size = batch_size
+        self._batching_window = batching_window
         self._function_timeout = function_timeout
         self._wait_seconds = wait_seconds
         self._report_failures = report_batch_item_failures
@@ -236,20 +251,50 @@ class SqsPoller:
                 self._stopping.wait(_SHORT_POLL_INTERVAL)
 
     def _receive(self) -> list[MessageTypeDef]:
+        """A batch: the first receive's messages, and what the batching window gathers."""
         with self._sqs_lock:
             if self._stopping.is_set():
                 return []
-            messages = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=self._batch_size,
-                WaitTimeSeconds=self._wait_seconds,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            messages = self._receive_some(min(MAX_RECEIVE, self._batch_size), self._wait_seconds)
             if messages:
                 with self._state:
                     self._busy += 1
-            return messages
+        if messages and self._batching_window:
+            self._gather(messages)
+        return messages
+
+    def _gather(self, messages: list[MessageTypeDef]) -> None:
+        """Add to `messages` until the window closes, the batch is full, more messages could
+        take it over Lambda's payload limit, or the poller stops (it hands over what it has)."""
+        closes = time.monotonic() + self._batching_window
+        size = _bytes(messages)
+        while time.monotonic() < closes and not self._stopping.is_set():
+            room = min(
+                MAX_RECEIVE,
+                self._batch_size - len(messages),
+                (MAX_BATCH_BYTES - size) // MAX_MESSAGE_BYTES,
+            )
+            if room <= 0:
+                return
+            try:
+                with self._sqs_lock:
+                    more = self._receive_some(room, wait_seconds=0)
+            except (ClientError, BotoCoreError):
+                logger.exception("could not receive from %s; the batch goes as is", self._queue_url)
+                return
+            messages += more
+            size += _bytes(more)
+            if not more:
+                self._stopping.wait(min(_SHORT_POLL_INTERVAL, max(closes - time.monotonic(), 0)))
+
+    def _receive_some(self, count: int, wait_seconds: int) -> list[MessageTypeDef]:
+        return self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
 
     def _handle(self, container: int, handler: Handler, messages: Sequence[MessageTypeDef]) -> None:
         try:
@@ -288,8 +333,8 @@ class SqsPoller:
             return Invocation(container, ids, frozenset(ids), str(exc))
 
     def _delete(self, messages: Sequence[MessageTypeDef]) -> None:
-        for start in range(0, len(messages), MAX_BATCH_SIZE):
-            chunk = messages[start : start + MAX_BATCH_SIZE]
+        for start in range(0, len(messages), MAX_RECEIVE):
+            chunk = messages[start : start + MAX_RECEIVE]
             with self._sqs_lock:
                 answer = self._sqs.delete_message_batch(
                     QueueUrl=self._queue_url,
@@ -300,6 +345,10 @@ class SqsPoller:
                 )
             for failed in answer.get("Failed", []):
                 logger.warning("could not delete a processed message: %s", failed["Message"])
+
+
+def _bytes(messages: Sequence[MessageTypeDef]) -> int:
+    return sum(len(message.get("Body", "").encode()) for message in messages)
 
 
 def _shared(handler: Handler) -> Callable[[], Handler]:

@@ -153,9 +153,7 @@ def _respondent(event: WebhookEvent, resource: ApiModel | None) -> Respondent | 
     found: Respondent | None = None
     if isinstance(resource, Response | Payout):
         found = resource.respondent
-    elif isinstance(raw := event.data.get("respondent"), dict) and isinstance(
-        raw.get("id"), str
-    ):
+    elif isinstance(raw := event.data.get("respondent"), dict) and isinstance(raw.get("id"), str):
         email = raw.get("email")
         found = Respondent(id=str(raw["id"]), email=email if isinstance(email, str) else None)
     elif isinstance(respondent_id := event.data.get("respondent_id"), str):

@@ -147,6 +147,41 @@ def test_the_committed_sample_batch_is_one_request(forwarder: Forwarder) -> None
     assert len(forwarder.segment.calls()) == len(records["Records"]) == 10
 
 
+def test_a_batch_of_a_thousand_is_as_few_requests_as_500_kb_allow_failing_only_its_own(
+    forwarder: Forwarder,
+) -> None:
+    records = batch(TEN * 100)
+    records[500] = sqs_record("not an event", queue_arn=QUEUE_ARN, message_id="m-poison")
+    forwarder.segment.inject(Fault(FaultKind.SERVER_ERROR), after=1)
+    failed = forwarder.handle(records)
+    first, second = forwarder.segment.requests  # about 530 KB of calls: two requests
+    assert first.accepted
+    assert second.status == 500
+    in_first = [c["messageId"] for c in first.json()["batch"]]
+    in_second = [c["messageId"] for c in second.json()["batch"]]
+    good = [r for r in records if r["messageId"] != "m-poison"]
+    assert in_first + in_second == [event_id(r) for r in good]  # in order, each once
+    assert len(in_first) > 900
+    # The poison record alone, and exactly the records of the failed request.
+    assert sorted(failed) == sorted(["m-poison", *ids(good)[len(in_first) :]])
+
+
+def test_a_trimmed_call_is_logged_and_counted(
+    personal: Forwarder,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    answers = [{"question_id": f"q_{n}", "prompt": "Why?", "value": "w" * 1_500} for n in range(40)]
+    assert personal.handle([record(EventType.RESPONSE_SUBMITTED, "m-0", answers=answers)]) == []
+    [track] = [c for c in personal.segment.calls() if c["type"] == "track"]
+    cut = track["properties"]["truncated_items"]["answers"]
+    assert len(track["properties"]["answers"]) + cut == 40
+    [logged] = [r for r in caplog.records if "trimmed" in r.getMessage()]
+    assert logged.items_cut == {"answers": cut}  # type: ignore[attr-defined]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    assert [e.get("SegmentCallsTrimmed") for e in emitted] == [[1.0]]
+
+
 def test_the_app_as_built_at_init_sends_with_its_own_clients(
     load_function: LoadFunction, segment: LocalSegment
 ) -> None:

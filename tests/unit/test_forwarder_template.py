@@ -80,12 +80,21 @@ def test_the_bus_rule_sends_its_event_types_to_the_queue_and_failures_to_the_dlq
     }
 
 
+def batching_window_parameter(name: str) -> int:
+    """The longest batching window a Parameter allows the forwarder (0 if it is fixed)."""
+    window = TEMPLATE.properties(f"{name}ForwarderEventSource")["MaximumBatchingWindowInSeconds"]
+    if isinstance(window, dict):
+        return int(TEMPLATE.body["Parameters"][window["Ref"]]["MaxValue"])
+    return 0
+
+
 @pytest.mark.parametrize("name", FORWARDERS)
 def test_the_queue_outlasts_six_function_timeouts_and_hands_over_to_its_dlq(name: str) -> None:
     queue = TEMPLATE.properties(f"{name}ForwarderQueue")
     dlq = TEMPLATE.properties(f"{name}ForwarderDeadLetterQueue")
     function = TEMPLATE.properties(f"{name}ForwarderFunction")
-    assert queue["VisibilityTimeout"] == 6 * function["Timeout"]
+    # A record is in flight while its batch gathers: a window the user sets is added.
+    assert queue["VisibilityTimeout"] == 6 * function["Timeout"] + batching_window_parameter(name)
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": get_att(f"{name}ForwarderDeadLetterQueue", "Arn"),
         "maxReceiveCount": 5,
@@ -108,16 +117,30 @@ def test_an_alarm_goes_off_on_the_first_message_in_the_dlq(name: str) -> None:
     }
 
 
-@pytest.mark.parametrize(("name", "concurrency"), [("Slack", 2), ("Segment", None)])
-def test_the_function_gets_batches_of_ten_and_reports_partial_failures(
-    name: str, concurrency: int | None
+@pytest.mark.parametrize(
+    ("name", "batch_size", "concurrency"),
+    [("Slack", 10, 2), ("Segment", ref("SegmentBatchSize"), None)],
+)
+def test_the_function_gets_its_batches_and_reports_partial_failures(
+    name: str, batch_size: object, concurrency: int | None
 ) -> None:
     mapping = TEMPLATE.properties(f"{name}ForwarderEventSource")
     assert mapping["FunctionName"] == ref(f"{name}ForwarderFunction")
     assert mapping["EventSourceArn"] == get_att(f"{name}ForwarderQueue", "Arn")
-    assert mapping["BatchSize"] == 10
+    assert mapping["BatchSize"] == batch_size
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping.get("ScalingConfig", {}).get("MaximumConcurrency") == concurrency
+
+
+def test_segments_batch_and_window_parameters_stay_within_lambdas_limits() -> None:
+    parameters = TEMPLATE.body["Parameters"]
+    size, window = parameters["SegmentBatchSize"], parameters["SegmentBatchWindowSeconds"]
+    assert (size["Type"], window["Type"]) == ("Number", "Number")
+    assert 1 <= size["MinValue"] <= size["Default"] <= size["MaxValue"] <= 10_000
+    # Batches over 10 need a window of at least 1 s; Lambda's longest is 300 s.
+    assert 1 <= window["MinValue"] <= window["Default"] <= window["MaxValue"] <= 300
+    mapping = TEMPLATE.properties("SegmentForwarderEventSource")
+    assert mapping["MaximumBatchingWindowInSeconds"] == ref("SegmentBatchWindowSeconds")
 
 
 @pytest.mark.parametrize("name", FORWARDERS)

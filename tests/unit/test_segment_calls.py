@@ -120,7 +120,9 @@ CASES: list[tuple[EventType, dict[str, str], dict[str, Any]]] = [
     (
         EventType.REWARD_APPROVED,
         {"userId": "resp_4b1e9c"},
-        RESPONSE_PROPERTIES | SCORE | {"status": "APPROVED", "reviewed_at": "2026-04-19T14:22:51.000+00:00"},
+        RESPONSE_PROPERTIES
+        | SCORE
+        | {"status": "APPROVED", "reviewed_at": "2026-04-19T14:22:51.000+00:00"},
     ),
     (
         EventType.REWARD_REJECTED,
@@ -332,8 +334,7 @@ def test_the_largest_property_goes_first_and_a_cut_list_takes_back_what_then_fit
     _, track = decoded(item, personal_data=True)
     assert track["properties"]["truncated_properties"] == ["rejection_reason"]
     assert track["properties"]["answers"] == [  # never cut: the reason alone was too large
-        {"question_id": a["question_id"], "prompt": a["prompt"], "value": a["value"]}
-        for a in many
+        {"question_id": a["question_id"], "prompt": a["prompt"], "value": a["value"]} for a in many
     ]
     assert "truncated_items" not in track["properties"]
 

@@ -7,7 +7,6 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from p4f.forwarding import encode_json
 from segment_calls import SegmentCall, call_size
 from segment_delivery import (
     MAX_REQUEST_BYTES,
@@ -18,6 +17,7 @@ from segment_delivery import (
     sent_at_now,
 )
 
+from p4f.forwarding import encode_json
 from p4f.secrets import SecretFormatError
 from p4f.settings import ConfigurationError
 

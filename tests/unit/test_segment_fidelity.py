@@ -70,9 +70,10 @@ def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
         if name == "context":
             library = theirs["context"].pop("library")
             assert library["name"] == "analytics-python"
-            assert ours["context"] == {
-                "library": {"name": "p4f-bridge", "version": __version__}
-            } | theirs["context"]
+            assert (
+                ours["context"]
+                == {"library": {"name": "p4f-bridge", "version": __version__}} | theirs["context"]
+            )
         elif name not in ours:
             if theirs[name] != LIBRARY_DEFAULTS.get(name, "absent"):
                 found.append(name)

@@ -101,6 +101,40 @@ def test_every_message_is_handed_over_once_and_deleted(queues: Queues) -> None:
     assert queues.dead_letters() == []
 
 
+def test_a_batching_window_gathers_batches_of_up_to_batch_size(queues: Queues) -> None:
+    handler = Recorder()
+    queues.send(*[f"m{n}" for n in range(35)])
+    started = time.monotonic()
+    with short_polling(
+        queues, handler, batch_size=30, batching_window=0.4, concurrency=1
+    ) as poller:
+        poller.wait_until_idle(timeout=10)
+    # Thirty at once (three receives), then the window closes on the last five.
+    assert [len(i.message_ids) for i in poller.invocations] == [30, 5]
+    assert time.monotonic() - started >= 0.4
+    assert handler.bodies() == Counter(f"m{n}" for n in range(35))
+
+
+def test_a_batch_gathers_no_more_than_lambdas_6_mb(queues: Queues) -> None:
+    handler = Recorder()
+    queues.send(*[f"{n:03d}" + "x" * 250_000 for n in range(26)])  # 6.5 MB
+    with short_polling(
+        queues, handler, batch_size=100, batching_window=0.4, concurrency=1
+    ) as poller:
+        poller.wait_until_idle(timeout=20)
+    sizes = [len(i.message_ids) for i in poller.invocations]
+    assert sum(sizes) == 26
+    assert all(size * 250_003 <= 6 * 1024 * 1024 for size in sizes)
+    assert sizes[0] > 10
+
+
+def test_batches_over_ten_need_a_batching_window(queues: Queues) -> None:
+    with pytest.raises(ValueError, match="1 to 10 without a batching window"):
+        SqsPoller(queues.sqs, queues.url, Recorder(), batch_size=11)
+    with pytest.raises(ValueError, match="1 to 10000"):
+        SqsPoller(queues.sqs, queues.url, Recorder(), batch_size=10_001, batching_window=1)
+
+
 def test_records_are_what_the_event_source_mapping_sends(queues: Queues) -> None:
     handler = Recorder()
     queues.sqs.send_message(
