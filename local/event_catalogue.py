@@ -4,26 +4,47 @@
 
 For each event type it writes `schemas/<source>/<detail-type>.json`, the JSON Schema
 (draft 4, the dialect EventBridge's registry takes) of the whole EventBridge event as a
-rule's target receives it: Pay4Feedback's events (source `pay4feedback`, from p4f.models)
-and the bridge's own (source `p4f-bridge`: RewardReviewDecided, from p4f.reviews); and
-`schemas/registry.yaml`, the nested template that registers them all in the bridge's schema
-registry. A test fails when the committed files differ from
-what the models give, so the catalogue cannot drift from the code.
+rule's target receives it, for every event on the bridge's bus that the bridge puts there
+or reads:
+
+    pay4feedback/   Pay4Feedback's events, from p4f.models (the webhook receiver and the
+                    reconciler put them on the bus; the forwarders and the mirror read them)
+    p4f-bridge/     the bridge's own: RewardReviewDecided (p4f.reviews), the campaign
+                    trigger's CampaignTriggerSucceeded and CampaignTriggerFailed
+                    (trigger_queue), the backfill's campaign_snapshot and response_snapshot
+                    (p4f.mirror, read by the mirror)
+    any-source/     CreateCampaign, the campaign trigger's input (trigger_body.TriggerBody),
+                    from any source but those two
+
+and `schemas/registry.yaml`, the nested template that registers them all in the bridge's
+schema registry. A test fails when the committed files differ from what the models give,
+so the catalogue cannot drift from the code.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from p4f.fanout import EVENT_SOURCE
+from p4f.mirror import KIND_MODELS, SNAPSHOT_TYPES
 from p4f.models import EVENT_DATA_MODELS, EventType, WebhookEvent
 from p4f.reviews import BRIDGE_EVENT_SOURCE, REWARD_REVIEW_DECIDED, RewardReviewDecided
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+ROOT = Path(__file__).resolve().parent.parent
+# The campaign trigger's models are in its function's code, which Lambda runs as top-level
+# modules (as the tests import them).
+if str(ROOT / "functions" / "campaign_trigger") not in sys.path:
+    sys.path.append(str(ROOT / "functions" / "campaign_trigger"))
+
+from trigger_body import TriggerBody  # noqa: E402
+from trigger_queue import CREATE_CAMPAIGN, OUTCOME_MODELS  # noqa: E402
+
+SCHEMAS_DIR = ROOT / "schemas"
 REGISTRY_TEMPLATE = SCHEMAS_DIR / "registry.yaml"
 _DRAFT4 = "http://json-schema.org/draft-04/schema#"
 _REF = "#/definitions/{model}"
@@ -44,8 +65,19 @@ EXAMPLE_RULES: dict[str, dict[str, Any]] = {
 }
 """Event patterns README shows; tests route sample events through them in EventBridge."""
 
-BRIDGE_EVENT_MODELS: dict[str, type[BaseModel]] = {REWARD_REVIEW_DECIDED: RewardReviewDecided}
-"""The detail of each event the bridge itself publishes (source p4f-bridge)."""
+BRIDGE_EVENT_MODELS: dict[str, type[BaseModel]] = {
+    REWARD_REVIEW_DECIDED: RewardReviewDecided,
+    **OUTCOME_MODELS,
+}
+"""The detail of each event the bridge itself publishes (source p4f-bridge) but snapshots."""
+SNAPSHOT_DATA_MODELS: dict[str, type[BaseModel]] = {
+    detail_type: KIND_MODELS[kind] for kind, detail_type in SNAPSHOT_TYPES.items()
+}
+"""The data of each snapshot the backfill publishes (source p4f-bridge): webhook-shaped."""
+ANY_SOURCE = "any-source"
+"""Where the schema of CreateCampaign goes: its producers choose its source."""
+TRIGGER_SOURCES_REFUSED = [EVENT_SOURCE, BRIDGE_EVENT_SOURCE]
+"""The sources the trigger's rule leaves out (template.yaml, CreateCampaignRule)."""
 
 
 def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -57,15 +89,56 @@ def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
 
 def event_schema(event_type: EventType) -> dict[str, Any]:
     """The JSON Schema of an EventBridge event carrying one webhook event type."""
+    description = f"A Pay4Feedback {event_type.value} webhook event on the bridge's bus."
+    return _webhook_shaped(
+        EVENT_SOURCE, event_type.value, EVENT_DATA_MODELS[event_type], description, "Event"
+    )
+
+
+def snapshot_schema(detail_type: str) -> dict[str, Any]:
+    """The JSON Schema of a snapshot the backfill publishes (p4f.mirror.snapshot_event)."""
+    description = (
+        f"The bridge's {detail_type}: a resource as the API listed it, in a webhook event's "
+        "shape, put on the bus by the warehouse mirror's backfill."
+    )
+    return _webhook_shaped(
+        BRIDGE_EVENT_SOURCE,
+        detail_type,
+        SNAPSHOT_DATA_MODELS[detail_type],
+        description,
+        "Snapshot",
+    )
+
+
+def _webhook_shaped(
+    source: str, detail_type: str, data: type[BaseModel], description: str, suffix: str
+) -> dict[str, Any]:
+    """An EventBridge event whose detail is a webhook event body of type `detail_type`."""
     detail = _schema_of(WebhookEvent)
-    resource = _schema_of(EVENT_DATA_MODELS[event_type])
+    resource = _schema_of(data)
     definitions = detail.pop("definitions") | resource.pop("definitions")
     definitions[resource["title"]] = resource
-    detail["properties"]["type"] = {"type": "string", "enum": [event_type.value]}
+    detail["properties"]["type"] = {"type": "string", "enum": [detail_type]}
     detail["properties"]["data"] = {"$ref": _REF.format(model=resource["title"])}
-    detail["title"] = f"{resource['title']}Event"
-    description = f"A Pay4Feedback {event_type.value} webhook event on the bridge's bus."
-    return _envelope(EVENT_SOURCE, event_type.value, description, detail, definitions)
+    detail["title"] = f"{resource['title']}{suffix}"
+    return _envelope(source, detail_type, description, detail, definitions)
+
+
+def create_campaign_schema() -> dict[str, Any]:
+    """The JSON Schema of a CreateCampaign event: the trigger's body, from any producer."""
+    detail = TriggerBody.model_json_schema(mode="validation", ref_template=_REF)
+    definitions = detail.pop("$defs", {})
+    description = (
+        "A campaign to create: put it on the bridge's bus with detail-type CreateCampaign "
+        f"and a source of your own (not {' or '.join(TRIGGER_SOURCES_REFUSED)}); the "
+        "outcome is a CampaignTriggerSucceeded or CampaignTriggerFailed event. The shape "
+        "shown is the canonical one; the no-code shorthands the trigger also takes are in "
+        "README, Campaign trigger."
+    )
+    source = {"type": "string", "not": {"enum": TRIGGER_SOURCES_REFUSED}}
+    return _envelope(
+        ANY_SOURCE, CREATE_CAMPAIGN, description, detail, definitions, source_schema=source
+    )
 
 
 def bridge_event_schema(detail_type: str) -> dict[str, Any]:
@@ -83,8 +156,11 @@ def _envelope(
     description: str,
     detail: dict[str, Any],
     definitions: dict[str, Any],
+    *,
+    source_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The schema of the whole EventBridge event around `detail`."""
+    """The schema of the whole EventBridge event around `detail` (from `source`, unless
+    `source_schema` says which sources)."""
     envelope = {
         "$schema": _DRAFT4,
         "title": f"{source} {detail_type}",
@@ -95,7 +171,7 @@ def _envelope(
             "version": {"type": "string"},
             "id": {"type": "string"},
             "detail-type": {"type": "string", "enum": [detail_type]},
-            "source": {"type": "string", "enum": [source]},
+            "source": source_schema or {"type": "string", "enum": [source]},
             "account": {"type": "string"},
             "time": {"type": "string", "format": "date-time"},
             "region": {"type": "string"},
@@ -131,36 +207,43 @@ def _refs(node: Any) -> list[str]:
 def schema_files() -> dict[Path, str]:
     """Every file of schemas/, by path, as it should read."""
     files = {
-        SCHEMAS_DIR / EVENT_SOURCE / f"{t.value}.json": json.dumps(event_schema(t), indent=2) + "\n"
-        for t in EventType
-    }
-    files |= {
-        SCHEMAS_DIR / BRIDGE_EVENT_SOURCE / f"{name}.json": json.dumps(
-            bridge_event_schema(name), indent=2
-        )
-        + "\n"
-        for name in BRIDGE_EVENT_MODELS
+        SCHEMAS_DIR / source / f"{detail_type}.json": json.dumps(schema, indent=2) + "\n"
+        for _, source, detail_type, schema in _all_schemas()
     }
     files[REGISTRY_TEMPLATE] = _registry_template()
     return files
 
 
+def bus_schema(source: str, detail_type: str) -> dict[str, Any]:
+    """The catalogue's schema of an event on the bus (`source` any-source for CreateCampaign)."""
+    for _, of_source, of_type, schema in _all_schemas():
+        if (of_source, of_type) == (source, detail_type):
+            return schema
+    raise KeyError(f"no schema for {source} {detail_type} in the catalogue")
+
+
 def _all_schemas() -> list[tuple[str, str, str, dict[str, Any]]]:
     """(logical id, source, detail-type, schema) of every event of the catalogue."""
     pay4feedback = [
-        (
-            "".join(part.title() for part in t.value.split("_")) + "Schema",
-            EVENT_SOURCE,
-            t.value,
-            event_schema(t),
-        )
-        for t in EventType
+        (_logical_id(t.value), EVENT_SOURCE, t.value, event_schema(t)) for t in EventType
     ]
     bridge = [
-        (f"{name}Schema", BRIDGE_EVENT_SOURCE, name, bridge_event_schema(name))
+        (_logical_id(name), BRIDGE_EVENT_SOURCE, name, bridge_event_schema(name))
         for name in BRIDGE_EVENT_MODELS
     ]
-    return pay4feedback + bridge
+    snapshots = [
+        (_logical_id(name), BRIDGE_EVENT_SOURCE, name, snapshot_schema(name))
+        for name in SNAPSHOT_DATA_MODELS
+    ]
+    trigger_input = [
+        (_logical_id(CREATE_CAMPAIGN), ANY_SOURCE, CREATE_CAMPAIGN, create_campaign_schema())
+    ]
+    return pay4feedback + bridge + snapshots + trigger_input
+
+
+def _logical_id(detail_type: str) -> str:
+    """reward_approved -> RewardApprovedSchema; RewardReviewDecided stays as it is."""
+    return "".join(part[:1].upper() + part[1:] for part in detail_type.split("_")) + "Schema"
 
 
 def _registry_template() -> str:
@@ -176,7 +259,7 @@ def _registry_template() -> str:
         "    Type: AWS::EventSchemas::Registry",
         "    Properties:",
         "      RegistryName: !Ref RegistryName",
-        "      Description: Events the p4f-bridge publishes on its bus",
+        "      Description: Events the p4f-bridge publishes on its bus, and those it reads",
     ]
     for logical_id, source, detail_type, schema in _all_schemas():
         content = json.dumps(schema, separators=(",", ":"))

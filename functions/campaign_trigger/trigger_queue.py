@@ -21,12 +21,12 @@ its outcome event or its deferred copy was accepted; else it is a batch item fai
 
 Outcome events: source `p4f-bridge`, detail-type CampaignTriggerSucceeded or
 CampaignTriggerFailed, detail {"correlation_id": <the CreateCampaign event's id>,
-"external_id": <or null>, "campaign": {...}} or {..., "error": {"status", "message"}}.
+"external_id": <or null>, "campaign": {...}} or {..., "error": {"status", "message"}}:
+the models below, from which the event catalogue (schemas/) is generated.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from trigger_body import InvalidTriggerError, TriggerBody
 
 from p4f.deferral import Deferred
 from p4f.fanout import BRIDGE_SOURCE
+from p4f.models import Campaign
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
@@ -62,6 +63,38 @@ _OUT_OF_TIME = TriggerResult(
 )
 
 
+class TriggerError(BaseModel):
+    """Why a CreateCampaign event made no campaign."""
+
+    status: int = Field(description="400 (the event's detail), or the API's 400 or 409.")
+    message: str = Field(description="What was wrong, naming the field, and what to do.")
+
+
+class CampaignTriggerSucceeded(BaseModel):
+    """Detail of CampaignTriggerSucceeded: the campaign a CreateCampaign event made (or the
+    one its external_id made before)."""
+
+    correlation_id: str = Field(description="The id of the CreateCampaign event.")
+    external_id: str | None = Field(description="The event's external_id, as it was sent.")
+    campaign: Campaign
+
+
+class CampaignTriggerFailed(BaseModel):
+    """Detail of CampaignTriggerFailed: a CreateCampaign event that can never make a
+    campaign as it is (retrying cannot help)."""
+
+    correlation_id: str = Field(description="The id of the CreateCampaign event.")
+    external_id: str | None = Field(description="The event's external_id, as it was sent.")
+    error: TriggerError
+
+
+OUTCOME_MODELS: dict[str, type[BaseModel]] = {
+    SUCCEEDED: CampaignTriggerSucceeded,
+    FAILED: CampaignTriggerFailed,
+}
+"""The detail of each outcome event, by detail-type."""
+
+
 class BusEvent(BaseModel):
     """The parts of an EventBridge event the trigger reads."""
 
@@ -78,8 +111,8 @@ class Handled:
     record: Mapping[str, Any]
     """The SQS record as Lambda gave it."""
     result: TriggerResult
-    correlation_id: str | None = None
-    """The CreateCampaign event's id."""
+    correlation_id: str = ""
+    """The CreateCampaign event's id (none for a message that is not an event)."""
     external_id: str | None = None
 
 
@@ -197,19 +230,24 @@ _PUBLISHED: Collection[Outcome] = (Outcome.CREATED, Outcome.REPLAYED, Outcome.RE
 def outcome_entry(handled: Handled, bus_name: str) -> PutEventsRequestEntryTypeDef:
     """The outcome event of a record: the one owner of its shape (README documents it)."""
     result = handled.result
-    detail: dict[str, Any] = {
-        "correlation_id": handled.correlation_id,
-        "external_id": handled.external_id,
-    }
+    detail: CampaignTriggerSucceeded | CampaignTriggerFailed
     if result.campaign is not None:
-        detail["campaign"] = result.campaign.model_dump(mode="json")
+        detail = CampaignTriggerSucceeded(
+            correlation_id=handled.correlation_id,
+            external_id=handled.external_id,
+            campaign=result.campaign,
+        )
     else:
-        detail["error"] = {"status": result.status, "message": result.error}
+        detail = CampaignTriggerFailed(
+            correlation_id=handled.correlation_id,
+            external_id=handled.external_id,
+            error=TriggerError(status=result.status, message=result.error or ""),
+        )
     return {
         "EventBusName": bus_name,
         "Source": BRIDGE_SOURCE,
         "DetailType": SUCCEEDED if result.campaign is not None else FAILED,
-        "Detail": json.dumps(detail, separators=(",", ":")),
+        "Detail": detail.model_dump_json(),
     }
 
 

@@ -4,6 +4,7 @@ example rules route what they say in EventBridge."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,17 @@ import jsonschema
 import pytest
 from moto import mock_aws
 
-from local.event_catalogue import EXAMPLE_RULES, SCHEMAS_DIR, event_schema, schema_files
+from local.event_catalogue import (
+    EXAMPLE_RULES,
+    SCHEMAS_DIR,
+    bus_schema,
+    event_schema,
+    schema_files,
+)
 from local.lambda_events import eventbridge_event
-from p4f.fanout import EVENT_SOURCE
+from local.sample_events import EVENTS_DIR
+from p4f.fanout import BRIDGE_SOURCE, EVENT_SOURCE
+from p4f.mirror import KIND_MODELS, SNAPSHOT_TYPES, snapshot_event
 from p4f.models import EventType, WebhookEvent
 from tests import sandbox_events
 
@@ -56,6 +65,32 @@ def test_a_schema_refuses_another_types_event(every_event_type: list[WebhookEven
     payout = next(e for e in every_event_type if e.type == EventType.PAYOUT_COMPLETED)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(on_the_bus(payout), event_schema(EventType.CAMPAIGN_CREATED))
+
+
+def test_the_backfills_snapshots_match_their_schemas(
+    every_event_type: list[WebhookEvent],
+) -> None:
+    resources = {type(r): r for e in every_event_type if (r := e.resource()) is not None}
+    for kind, detail_type in SNAPSHOT_TYPES.items():
+        resource = resources[KIND_MODELS[kind]]
+        body = snapshot_event(kind, resource, tenant_id="ten_1", taken_at=datetime.now(UTC))
+        bus_event = eventbridge_event(
+            body, detail_type=detail_type, source=BRIDGE_SOURCE, event_time=body["created_at"]
+        )
+        jsonschema.validate(bus_event, bus_schema(BRIDGE_SOURCE, detail_type))
+        with pytest.raises(jsonschema.ValidationError):  # not a webhook event of Pay4Feedback
+            jsonschema.validate(bus_event, event_schema(EventType.CAMPAIGN_CREATED))
+
+
+def test_a_create_campaign_event_matches_its_schema_from_any_source_but_two() -> None:
+    sample = json.loads((EVENTS_DIR / "event_bus" / "create_campaign.json").read_text())
+    schema = bus_schema("any-source", "CreateCampaign")
+    jsonschema.validate(sample, schema)
+    for source in (EVENT_SOURCE, BRIDGE_SOURCE):  # the trigger's rule leaves them out
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(sample | {"source": source}, schema)
+    with pytest.raises(jsonschema.ValidationError):  # a field the trigger does not know
+        jsonschema.validate(sample | {"detail": sample["detail"] | {"budget": 5}}, schema)
 
 
 def test_the_example_rules_route_what_they_say(every_event_type: list[WebhookEvent]) -> None:

@@ -11,11 +11,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from trigger_body import TriggerBody
 
+from local.event_catalogue import bus_schema
 from local.sample_events import EVENTS_DIR
 from local.sandbox import SandboxServer
 from p4f.models import CampaignStatus
@@ -50,6 +52,7 @@ def test_a_create_campaign_event_creates_the_campaign_and_reports_success(stack:
     assert outcome["detail"]["external_id"] == "crm-1"
     assert outcome["detail"]["campaign"]["id"] == campaign.id
     assert outcome["detail"]["campaign"]["status"] == "ACTIVE"
+    jsonschema.validate(outcome, bus_schema("p4f-bridge", "CampaignTriggerSucceeded"))
     assert stack.dead_letters() == []
 
 
@@ -129,6 +132,7 @@ def test_a_refused_trigger_reports_failure_and_is_not_retried(
     assert outcome["detail"]["external_id"] == "42"
     assert outcome["detail"]["error"]["status"] == 400
     assert outcome["detail"]["error"]["message"].startswith(message)
+    jsonschema.validate(outcome, bus_schema("p4f-bridge", "CampaignTriggerFailed"))
     assert [len(i.message_ids) for i in poller.invocations] == [1]  # handled once
     assert stack.dead_letters() == []
     assert stack.campaigns() == []
