@@ -48,6 +48,8 @@ from p4f.retries import RetryPolicy
 
 VISIBILITY_TIMEOUT = 3
 FUNCTION_TIMEOUT = 2.5
+BATCHING_WINDOW = 0.2
+"""A forwarder's batching window, compressed as its timeouts are (Segment's is 20 s)."""
 HANG_SECONDS = 0.4
 """How long the local service holds a hung or slow answer: past the forwarders' time-outs."""
 FAULTS = (
@@ -278,10 +280,11 @@ def _deployed(
             queue_url,
             new_container=container,
             function_name=forwarder.function,
-            batch_size=mapping["BatchSize"],
+            batch_size=int(template.as_deployed(mapping["BatchSize"])),
             concurrency=mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 2),
             function_timeout=FUNCTION_TIMEOUT,
             wait_seconds=0,
+            batching_window=BATCHING_WINDOW if mapping.get("MaximumBatchingWindowInSeconds") else 0,
         )
         with poller:
             yield sqs, queue_url, dlq_url, poller

@@ -57,6 +57,17 @@ class Template:
         properties: dict[str, Any] = self.resource(logical_id).get("Properties", {})
         return properties
 
+    def as_deployed(self, value: Any) -> Any:
+        """A property's value with the Parameters' defaults: a Ref to a Parameter is its
+        default, anything else itself."""
+        if (
+            isinstance(value, dict)
+            and value.keys() == {"Ref"}
+            and value["Ref"] in self.body["Parameters"]
+        ):
+            return self.default(value["Ref"])
+        return value
+
     def table_definition(self, logical_id: str, table_name: str) -> dict[str, Any]:
         """CreateTable arguments for a DynamoDB table of the template, under `table_name`."""
         properties = self.properties(logical_id)
