@@ -48,7 +48,7 @@ metrics = Metrics()  # the handler's: Powertools shares one set of metrics per n
 MAX_REQUEST_BYTES = 500_000
 """Segment's 500 KB a request, read as 1,000-byte KB (the stricter reading) and counted as
 analytics-python counts (call_size), which is never less than the bytes sent. An event
-without personal data is a call of about 700 bytes: SegmentBatchSize's 1,000 records are
+without personal data is a call of 300 to 750 bytes: SegmentBatchSize's 1,000 records are
 two requests."""
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
