@@ -102,14 +102,19 @@ def start(load_function: LoadFunction, segment: LocalSegment, **env: str) -> For
         }
         | env,
     )
-    app.forwarder = SegmentForwarder(  # as app.py builds it, with a short time-out
+    app.forwarder = forwarder_as_built(app, TIMEOUT)
+    return Forwarder(app, segment)
+
+
+def forwarder_as_built(app: Any, timeout: float) -> SegmentForwarder:
+    """The forwarder as app.py builds it, with a time-out of `timeout` seconds."""
+    return SegmentForwarder(
         app.write_key,
         app.http,
         endpoint=app.settings.endpoint,
         personal_data=app.settings.send_personal_data,
-        timeout=TIMEOUT,
+        timeout=timeout,
     )
-    return Forwarder(app, segment)
 
 
 @pytest.fixture
@@ -150,6 +155,8 @@ def test_the_committed_sample_batch_is_one_request(forwarder: Forwarder) -> None
 def test_a_batch_of_a_thousand_is_as_few_requests_as_500_kb_allow_failing_only_its_own(
     forwarder: Forwarder,
 ) -> None:
+    # Time enough for a request of 500 KB on a loaded machine.
+    forwarder.app.forwarder = forwarder_as_built(forwarder.app, timeout=10)
     records = batch(TEN * 100)
     records[500] = sqs_record("not an event", queue_arn=QUEUE_ARN, message_id="m-poison")
     forwarder.segment.inject(Fault(FaultKind.SERVER_ERROR), after=1)
