@@ -115,7 +115,8 @@ def ids(records: list[dict[str, Any]]) -> list[str]:
 
 @pytest.fixture
 def slack() -> Iterator[LocalSlack]:
-    receiver = LocalSlack(channels=frozenset({CHANNEL}), hang_seconds=0.6)
+    # The forwarder waits on a fake clock: it would post faster than Slack allows.
+    receiver = LocalSlack(channels=frozenset({CHANNEL}), hang_seconds=0.6, rate_limit=None)
     with ThreadedAsgiServer(receiver.app, name="slack") as server:
         receiver.url = server.url  # type: ignore[attr-defined]
         yield receiver
