@@ -164,8 +164,8 @@ def render(queued: QueuedEvent, links: DashboardLinks) -> SlackMessage:
 
 
 def digest_line(queued: QueuedEvent, links: DashboardLinks) -> SectionBlock:
-    """The event's line in a digest: what it is about (linked), its fields, the reason or
-    the first answer."""
+    """The event's line in a digest: what it is about (linked), its fields and id, the
+    reason or the first answer."""
     content = _content(queued, links)
     _, url = content.link
     parts = [f"<{_link(url)}|{clip(escape(content.item), _LINE_ITEM_CHARS)}>"]
@@ -174,6 +174,7 @@ def digest_line(queued: QueuedEvent, links: DashboardLinks) -> SectionBlock:
         for label, value in content.fields[:_MAX_FIELDS]
         if content.item not in {value, f"{label} {value}"}
     ]
+    parts.append(clip(escape(queued.event.id), _LINE_FIELD_CHARS))  # to trace it by
     text = " · ".join(parts)
     if content.note is not None:
         label, note = content.note
