@@ -20,11 +20,14 @@ SLACK_DIGEST_ABOVE at the batch size (one message per event, as before digests):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 
 FIGURE = "(3) Slack burst"
 CHANNEL = "C0BURST0001"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:slack-burst"
 TYPES = (EventType.RESPONSE_SUBMITTED, EventType.RESPONSE_SCORED)
 
 logger = logging.getLogger(__name__)
@@ -74,6 +78,9 @@ def slack_burst(burst: Burst) -> list[Row]:
     slack = LocalSlack(channels=frozenset({CHANNEL}))
     make_dynamodb_atomic()
     with (
+        # The function prints its logs and metrics to stdout, as in Lambda: set them aside.
+        Path(os.devnull).open("w") as devnull,
+        contextlib.redirect_stdout(devnull),
         environment({}),
         mock_aws(),
         ThreadedAsgiServer(slack.app, name="slack") as server,
@@ -130,7 +137,7 @@ def _bodies(events: int) -> list[str]:
         event = catalogue_event(event_type, id=f"resp_burst_{n // 2:04d}") | {
             "id": f"evt_burst_{n:04d}"
         }
-        bodies.append(forwarder_record(event)["body"])
+        bodies.append(forwarder_record(event, queue_arn=QUEUE_ARN)["body"])
     return bodies
 
 
