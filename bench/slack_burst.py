@@ -206,7 +206,7 @@ def _rows(
         "spread_seconds": burst.spread,
         "messages": len(posted),
         "answered_429": statuses.count(429),
-        "messages_per_second": len(posted) / span if span else None,
+        "messages_per_second": (len(posted) - 1) / span if span else None,
         "digest_above": digest_above,
     }
     logger.info("Slack burst: %s", details)
