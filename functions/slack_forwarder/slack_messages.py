@@ -11,10 +11,11 @@ other fields may hold personal data). Respondents appear by their id, never by e
 
 Every message stays inside Slack's limits with room to spare: a header of at most 150
 characters, section texts well under 3,000, at most 10 fields of at most ~320, at most 15
-blocks, and blocks whose JSON is at most MESSAGE_BUDGET characters (Slack refuses near
-13,000): answers fill what the rest leaves, the last one cut short if need be, and
-"N more answers in the dashboard" says what did not fit. A digest holds at most
-DIGEST_EVENTS lines (one section each, every event linked) within the same budget.
+blocks (a digest: DIGEST_EVENTS + 2), and blocks whose JSON is at most MESSAGE_BUDGET
+characters (Slack refuses near 13,000): answers fill what the rest leaves, the last one
+cut short if need be, and "N more answers in the dashboard" says what did not fit. A
+digest holds at most DIGEST_EVENTS lines (one section each, every event linked) within
+the same budget.
 
 Text written by people (campaign names, prompts, answers, reasons) is shown as written,
 never acted on (`escape`): &, < and > are escaped, so that "<!channel>" or "<https://x|y>"
