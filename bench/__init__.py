@@ -8,6 +8,7 @@ reference measured in the same run (these machines are noisy; ratios travel bett
     (1) cold start of each handler      bench.handlers.cold_starts
     (2) warm cost per event             bench.handlers.warm_costs
     (3) the forwarders' requests, events/s  bench.forwarders
+        a burst of 500 events to Slack      bench.slack_burst
     (4) the API client against the limit  bench.client_rate
     (5) the built layer's size          bench.layer_size
 

@@ -16,6 +16,7 @@ from bench.handlers import cold_starts, warm_costs
 from bench.lambda_env import importable_layer
 from bench.layer_size import layer_size
 from bench.report import Row, machine, markdown, write_json
+from bench.slack_burst import Burst, slack_burst
 from bench.subjects import BUILD, SUBJECTS
 from bench.tenant_budget import tenant_budget
 from bench.warehouse import duckdb_queries, local_path
@@ -42,6 +43,9 @@ class Settings:
     mirror_events: int = 2000
     mirror_responses: int = 100_000
     mirror_runs: int = 5
+    burst_events: int = 500
+    burst_spread: float = 60.0
+    burst_without_digests: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ def _forwarders(space: Workspace) -> list[Row]:
     return forwarder_throughput(SUBJECTS, space.layer(), space.workdir / "forwarders")
 
 
+def _burst(space: Workspace) -> list[Row]:
+    settings = space.settings
+    return slack_burst(
+        Burst(settings.burst_events, settings.burst_spread, settings.burst_without_digests)
+    )
+
+
 def _client(space: Workspace) -> list[Row]:
     return client_rate(
         limit=space.settings.client_limit,
@@ -112,13 +123,14 @@ FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "cold": _cold,
     "warm": _warm,
     "forwarders": _forwarders,
+    "burst": _burst,
     "client": _client,
     "budget": _budget,
     "layer": _layer,
     "warehouse": _warehouse,
 }
 """Each figure by name, in the table's order."""
-LAYER_FREE = frozenset({"client", "budget", "warehouse"})
+LAYER_FREE = frozenset({"burst", "client", "budget", "warehouse"})
 """The figures that run without the layer `sam build` makes."""
 
 
@@ -130,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-events", type=int, default=defaults.warm_events)
     parser.add_argument("--client-windows", type=int, default=defaults.client_windows)
     parser.add_argument("--mirror-responses", type=int, default=defaults.mirror_responses)
+    parser.add_argument(
+        "--burst-without-digests",
+        action="store_true",
+        help="the Slack burst with one message per event (the figure before digests: 500+ s)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--layer",
@@ -147,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_events=args.warm_events,
         client_windows=args.client_windows,
         mirror_responses=args.mirror_responses,
+        burst_without_digests=args.burst_without_digests,
     )
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="p4f-bench-") as workdir:

@@ -14,7 +14,10 @@ no_text / msg_too_long / msg_blocks_too_long, 404 no_service (an unknown webhook
 chat.postMessage: HTTP 200 with {"ok": true, "channel", "ts", "message"} or
 {"ok": false, "error", "response_metadata": {"messages": [...]}} (not_authed,
 invalid_auth, channel_not_found, and the message errors above). Both answer a 429 with
-Retry-After. The limits are Slack's, not the bridge's budgets inside them.
+Retry-After, and so do posts beyond Slack's pace (`ChannelRateLimit`: about one message a
+second per channel, short bursts allowed; a webhook is a channel of its own): HTTP 429
+"rate_limited", or {"ok": false, "error": "ratelimited"}, with the seconds to wait. The
+limits are Slack's, not the bridge's budgets inside them.
 
 Interactivity, as Slack does it: a click on a button (on the page, or `click(...)`) POSTs a
 `block_actions` payload (form-encoded `payload=<JSON>`, signed with `signing_secret` by
@@ -27,6 +30,7 @@ the others, and listed by `messages()` after what chat.postMessage posted.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -71,6 +75,40 @@ MAX_BUTTON_VALUE_CHARS = 2000
 MAX_ACTION_ID_CHARS = 255
 DEFAULT_USERS = {"U0123": "ana", "U0456": "bo"}
 """The workspace's people, by user id: who can click on the page."""
+
+
+@dataclass(frozen=True)
+class ChannelRateLimit:
+    """How fast Slack lets an app post to one channel: `per_second` messages a second on
+    average, `burst` of them at once (Slack documents "1 per second, short bursts allowed")."""
+
+    per_second: float = 1.0
+    burst: int = 3
+
+
+SLACK_RATE_LIMIT = ChannelRateLimit()
+
+
+class _ChannelPace:
+    """The rate limit of each channel (GCRA: when each channel's next message is due)."""
+
+    def __init__(self, limit: ChannelRateLimit) -> None:
+        self._interval = 1 / limit.per_second
+        self._tolerance = (limit.burst - 1) * self._interval
+        self._due: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait_for(self, channel: str) -> float:
+        """0 if a message may be posted to `channel` now (and count it); else the seconds
+        until one may."""
+        with self._lock:
+            now = time.monotonic()
+            due = max(self._due.get(channel, now), now)
+            if due - now > self._tolerance:
+                return due - now - self._tolerance
+            self._due[channel] = due + self._interval
+            return 0.0
+
 
 type Problem = tuple[str, str]
 """Slack's error code, and what exactly is wrong."""
@@ -214,7 +252,9 @@ class LocalSlack(RecordingReceiver):
         channels: frozenset[str] = frozenset({"C0LOCAL0001"}),
         hang_seconds: float = 2.0,
         users: dict[str, str] | None = None,
+        rate_limit: ChannelRateLimit | None = SLACK_RATE_LIMIT,
     ) -> None:
+        """`rate_limit` None: no pace is enforced (for tests whose clock is not the wall's)."""
         self.webhook_path = webhook_path or f"/services/T0LOCAL/B0LOCAL/{secrets.token_hex(12)}"
         self.bot_token = bot_token or f"xoxb-local-{secrets.token_hex(12)}"
         self.signing_secret = secrets.token_hex(16)
@@ -230,6 +270,7 @@ class LocalSlack(RecordingReceiver):
         self._clickers: dict[str, str] = {}
         """Who clicked, by their response_url's token."""
         self._board_lock = threading.Lock()
+        self._pace = _ChannelPace(rate_limit) if rate_limit is not None else None
         super().__init__(hang_seconds=hang_seconds)
 
     @override
@@ -354,7 +395,20 @@ class LocalSlack(RecordingReceiver):
         problems = message_problems(_json_or_none(body))
         if problems:
             return Answer(PlainTextResponse(problems[0][0], 400), _details(problems))
+        if wait := self._too_soon("webhook"):
+            return Answer(self._rate_limited(wait, api=False), ("rate_limited",))
         return Answer(PlainTextResponse("ok"), accepted=True)
+
+    def _too_soon(self, channel: str) -> float:
+        """Seconds until a message may be posted to `channel`; 0: it may now (counted)."""
+        return self._pace.wait_for(channel) if self._pace is not None else 0.0
+
+    @staticmethod
+    def _rate_limited(wait: float, *, api: bool) -> Response:
+        headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+        if api:
+            return JSONResponse({"ok": False, "error": "ratelimited"}, 429, headers)
+        return PlainTextResponse("rate_limited", 429, headers)
 
     def _post_message(self, request: Request, body: bytes) -> Answer:
         authorization = request.headers.get("authorization", "")
@@ -369,6 +423,8 @@ class LocalSlack(RecordingReceiver):
         problems = message_problems(payload)
         if problems:
             return _api_error(problems[0][0], _details(problems))
+        if wait := self._too_soon(str(channel)):
+            return Answer(self._rate_limited(wait, api=True), ("ratelimited",))
         assert isinstance(payload, dict)  # noqa: S101 (message_problems found it is one)
         message = {"type": "message", "text": payload["text"], "blocks": payload.get("blocks")}
         ts = f"{time.time():.6f}"
@@ -419,10 +475,7 @@ class LocalSlack(RecordingReceiver):
     def fault_answer(self, request: Request, fault: Fault) -> Response:
         api = request.url.path.startswith("/api/")
         if fault.kind is FaultKind.RATE_LIMITED:
-            headers = {"Retry-After": str(fault.retry_after)}
-            if api:
-                return JSONResponse({"ok": False, "error": "ratelimited"}, 429, headers)
-            return PlainTextResponse("rate_limited", 429, headers)
+            return self._rate_limited(fault.retry_after, api=api)
         if api:
             return JSONResponse({"ok": False, "error": "internal_error"}, 500)
         return PlainTextResponse("internal_error", 500)

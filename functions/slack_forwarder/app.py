@@ -1,9 +1,9 @@
 """Slack forwarder: Pay4Feedback events from the bridge's bus, through its SQS queue, to Slack.
 
-An SQS batch in, a partial batch answer out (p4f.forwarding); one message per event,
-written by slack_messages and posted by slack_delivery, once per event (the Slack ledger,
-p4f.dedupe). Clients are built once per container, at init; the SQS client that defers
-records after a 429 on first use (p4f.deferral).
+An SQS batch in, a partial batch answer out (p4f.forwarding); one message per event, or
+digests for a backlog, written by slack_messages and posted by slack_delivery, once per
+event (the Slack ledger, p4f.dedupe). Clients are built once per container, at init;
+the SQS client that defers records after a 429 on first use (p4f.deferral).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ forwarder = SlackForwarder(
     api_url=settings.slack_api_url,
     links=DashboardLinks(settings.dashboard_url),
     timing=timing,
+    digest_above=settings.digest_above,
 )
 deferral = Deferral(settings.queue_url)
 

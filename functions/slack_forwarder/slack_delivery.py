@@ -2,18 +2,23 @@
 
     SlackSecret     where messages go, from Secrets Manager: {"webhook_url": "..."} or
                     {"bot_token": "xoxb-...", "channel": "C..."}; never logged, never in a repr
-    SlackForwarder  one message per event, in the batch's order, as Slack asks:
+    SlackForwarder  one message per event, in the batch's order, as Slack asks; a backlog
+                    (a batch of more than `digest_above` events) in digests: the events of
+                    one type in one message (slack_messages.digest, each event linked),
+                    so that a burst shows within minutes at Slack's one message a second:
                     - each event is claimed in the Slack ledger (p4f.dedupe, the receiver's
-                      claim protocol, in a table of its own) before its message goes, and
-                      completed once Slack took it: a redelivered event is not posted again;
-                      one another invocation is posting is deferred;
+                      claim protocol, in a table of its own) before its message (or the
+                      digest it is in) goes, and completed once Slack took it: a redelivered
+                      event is not posted again, nor listed in a digest again; one another
+                      invocation is posting is deferred;
                     - requests at least `send_interval` apart, retries included (Slack allows
                       about one message a second per channel);
-                    - a 429's Retry-After is waited out while the invocation has time for the
-                      wait and one more attempt; otherwise that record is deferred (sent to
-                      the queue again for after the pause), and so is every record until
-                      the pause is over, unsent, in this invocation and the next ones of the
-                      container (going on after a 429 risks the app being disabled);
+                    - a 429's Retry-After (1 s without one, as Slack advises) is waited out
+                      while the invocation has time for the wait and one more attempt;
+                      otherwise that record is deferred (sent to the queue again for after
+                      the pause), and so is every record until the pause is over, unsent,
+                      in this invocation and the next ones of the container (going on after
+                      a 429 risks the app being disabled);
                     - 5xx answers and requests that never left (no connection) are retried
                       with backoff, then the record fails;
                     - a request Slack got but did not answer in time may have been posted: it
@@ -47,7 +52,16 @@ from urllib.parse import urlsplit
 import httpx
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from slack_messages import DEFAULT_DASHBOARD_URL, DashboardLinks, SlackMessage, render
+from slack_messages import (
+    DEFAULT_DASHBOARD_URL,
+    DashboardLinks,
+    SectionBlock,
+    SlackMessage,
+    digest,
+    digest_groups,
+    digest_line,
+    render,
+)
 
 from p4f import settings as env_readers
 from p4f.dedupe import ClaimOutcome
@@ -89,6 +103,42 @@ _DESTINATION_ERRORS = frozenset(
 _CHANNEL_ERRORS = frozenset(
     {"channel_not_found", "not_in_channel", "channel_is_archived", "is_archived"}
 )
+_REFUSED_HERE = frozenset(
+    {"action_prohibited", "posting_to_general_channel_denied", "restricted_action"}
+)
+"""The workspace's settings keep the app from posting in the channel."""
+_ADVICE: dict[tuple[str, bool], str] = {
+    ("destination", True): (
+        "the incoming webhook is no longer valid (removed, or its app uninstalled): create "
+        "a new one in Slack and put its URL in the Slack secret's webhook_url"
+    ),
+    ("destination", False): (
+        "put a valid bot token in the Slack secret's bot_token (this one was revoked, or "
+        "its app uninstalled)"
+    ),
+    ("channel", True): (
+        "the incoming webhook's channel was deleted or archived: create an incoming "
+        "webhook for a channel that exists and put its URL in the Slack secret's webhook_url"
+    ),
+    ("channel", False): "fix the channel in the Slack secret, and invite the app to it",
+    ("refused_here", True): (
+        "the workspace does not let the app post in the webhook's channel: ask a Slack "
+        "admin, or create the incoming webhook for another channel"
+    ),
+    ("refused_here", False): (
+        "the workspace does not let the app post in this channel: ask a Slack admin, or "
+        "put another channel in the Slack secret"
+    ),
+    ("missing_scope", False): (
+        "give the app the chat:write scope, reinstall it, and put its new bot token in the "
+        "Slack secret"
+    ),
+}
+"""What to do about a refusal, by its kind and the destination (True: an incoming webhook)."""
+SLACK_RETRY_AFTER_SECONDS = 1.0
+"""A 429 without Retry-After: Slack asks for about a second between messages."""
+DIGEST_ABOVE = 5
+"""A batch of more events than this is a backlog: posted in digests (SLACK_DIGEST_ABOVE)."""
 _NOT_SENT = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -118,6 +168,8 @@ class Settings:
     dashboard_url: str
     containers: int
     """How many containers send to Slack at once (the event source's MaximumConcurrency)."""
+    digest_above: int = DIGEST_ABOVE
+    """A batch of more events than this is posted in digests."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -130,6 +182,7 @@ class Settings:
             ),
             dashboard_url=env_readers.optional(env, "P4F_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL,
             containers=env_readers.integer(env, "SLACK_CONTAINERS", 1, minimum=1),
+            digest_above=env_readers.integer(env, "SLACK_DIGEST_ABOVE", DIGEST_ABOVE, minimum=0),
         )
 
 
@@ -160,14 +213,19 @@ class SlackLedgerError(SlackError):
 class SlackRejectedError(SlackError):
     """Slack refused the message or its destination."""
 
-    def __init__(self, error: str, details: Sequence[str] = ()) -> None:
+    def __init__(self, error: str, details: Sequence[str] = (), *, webhook: bool) -> None:
         self.error = error
         if error in _DESTINATION_ERRORS:
-            todo = "put a valid webhook URL or bot token in the Slack secret"
+            kind = "destination"
         elif error in _CHANNEL_ERRORS:
-            todo = "fix the channel in the Slack secret, and invite the app to it"
+            kind = "channel"
+        elif error in _REFUSED_HERE:
+            kind = "refused_here"
         else:
-            todo = "the message itself was refused: report this as a p4f-bridge bug"
+            kind = error
+        todo = _ADVICE.get(
+            (kind, webhook), "the message itself was refused: report this as a p4f-bridge bug"
+        )
         shown = f" ({'; '.join(details[:3])})" if details else ""
         super().__init__(f"Slack refused the message: {error}{shown}; {todo}")
 
@@ -221,8 +279,21 @@ class SlackTiming:
     retry: RetryPolicy = _RETRIES
 
 
+@dataclass(frozen=True)
+class SlackContent:
+    """What an event becomes for Slack: its own message, and its line in a digest."""
+
+    message: SlackMessage
+    line: SectionBlock
+
+
+type Post = Sequence[Prepared[SlackContent]]
+"""The events one message is for: one, or the events of a digest."""
+
+
 class SlackForwarder:
-    """Posts one Slack message per event (see the module docstring for the rules)."""
+    """Posts one Slack message per event, or digests for a backlog (see the module
+    docstring for the rules)."""
 
     def __init__(
         self,
@@ -233,6 +304,7 @@ class SlackForwarder:
         api_url: str = DEFAULT_API_URL,
         links: DashboardLinks | None = None,
         timing: SlackTiming | None = None,
+        digest_above: int = DIGEST_ABOVE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -242,39 +314,97 @@ class SlackForwarder:
         self._api_url = api_url
         self._links = links or DashboardLinks()
         self._timing = timing or SlackTiming()
+        self._digest_above = digest_above
         self._clock = clock
         self._sleep = sleep
         self._last_sent: float | None = None
         self._quiet_until = 0.0
         """After a 429: no request before this time (self._clock's)."""
 
-    def prepare(self, queued: QueuedEvent) -> SlackMessage:
-        """The event's message."""
-        return render(queued, self._links)
+    def prepare(self, queued: QueuedEvent) -> SlackContent:
+        """The event's message, and its line in a digest."""
+        return SlackContent(render(queued, self._links), digest_line(queued, self._links))
 
     def forward(
-        self, batch: Sequence[Prepared[SlackMessage]], seconds: float
+        self, batch: Sequence[Prepared[SlackContent]], seconds: float
     ) -> dict[str, ForwardingError]:
-        """Post a message for each event within `seconds`; the failures by SQS message id."""
+        """Post the batch's messages within `seconds`; the failures by SQS message id."""
         deadline = Deadline(seconds, self._clock)
         failures: dict[str, ForwardingError] = {}
-        for item in batch:
+        for post in self._posts(batch):
             pause = max(0.0, self._quiet_until - self._clock())
             if pause and not deadline.allows(pause + self._timing.request_timeout):
-                failures[item.message_id] = SlackRateLimitedError(
+                error = SlackRateLimitedError(
                     f"not sent: Slack asked for a pause after a 429 that lasts {pause:g}s more, "
                     "longer than this invocation can wait",
                     pause,
                 )
+                failures |= dict.fromkeys((item.message_id for item in post), error)
                 continue
-            try:
-                self._post_once(item.queued.event.id, item.content, deadline)
-            except ForwardingError as exc:
-                failures[item.message_id] = exc
+            failures |= self._post_once(post, deadline)
         return failures
 
-    def _post_once(self, event_id: str, message: SlackMessage, deadline: Deadline) -> None:
-        """Post the event's message, unless the ledger says it was posted."""
+    def _posts(self, batch: Sequence[Prepared[SlackContent]]) -> list[Post]:
+        """The messages the batch becomes, in order: one per event; for a backlog, one per
+        run of events of a type that fits a digest (a type with one event keeps its own)."""
+        if len(batch) <= self._digest_above:
+            return [[item] for item in batch]
+        by_type: dict[str, list[Prepared[SlackContent]]] = {}
+        for item in batch:
+            by_type.setdefault(str(item.queued.event.type), []).append(item)
+        return [
+            run
+            for items in by_type.values()
+            for run in digest_groups(items, lambda item: item.content.line)
+        ]
+
+    def _post_once(self, post: Post, deadline: Deadline) -> dict[str, ForwardingError]:
+        """Post the message for the events of `post` that the ledger does not know as
+        posted (the event's own, or a digest of them); the failures by SQS message id."""
+        failures: dict[str, ForwardingError] = {}
+        claimed: dict[str, list[Prepared[SlackContent]]] = {}
+        """The records of each event this invocation claimed (copies share a claim)."""
+        for item in post:
+            event_id = item.queued.event.id
+            if event_id in claimed:
+                claimed[event_id].append(item)
+                continue
+            try:
+                if self._claim(event_id, deadline):
+                    claimed[event_id] = [item]
+            except ForwardingError as exc:
+                failures[item.message_id] = exc
+        if not claimed:
+            return failures
+        firsts = [records[0] for records in claimed.values()]
+        if len(firsts) == 1:
+            message = firsts[0].content.message
+        else:
+            message = digest([(item.queued.event, item.content.line) for item in firsts])
+            logger.info(
+                "posting a digest",
+                extra={"event_type": str(firsts[0].queued.event.type), "events": len(firsts)},
+            )
+        try:
+            self._deliver(message, deadline)
+        except SlackAnswerLostError as exc:
+            # The claims are kept: they lapse when this invocation ends, so that no copy of
+            # these events is posted in this one; SQS brings the records back later.
+            error: ForwardingError = exc
+        except ForwardingError as exc:
+            for event_id in claimed:
+                self._release(event_id)
+            error = exc
+        else:
+            for event_id in claimed:
+                self._complete(event_id, deadline)
+            return failures
+        return failures | {
+            item.message_id: error for records in claimed.values() for item in records
+        }
+
+    def _claim(self, event_id: str, deadline: Deadline) -> bool:
+        """Take the event for this invocation; False if it was posted already."""
         try:
             claim = self._ledger.claim(event_id, deadline.remaining())
         except (ClientError, BotoCoreError) as exc:
@@ -283,20 +413,14 @@ class SlackForwarder:
             ) from exc
         if claim.outcome is ClaimOutcome.DUPLICATE:
             logger.info("already posted to Slack: not posted again", extra={"event_id": event_id})
-            return
+            return False
         if claim.outcome is ClaimOutcome.BUSY:
             raise SlackBusyError(
                 "another invocation is posting this event now", max(1.0, claim.retry_after)
             )
-        try:
-            self._deliver(message, deadline)
-        except SlackAnswerLostError:
-            # The claim is kept: it lapses when this invocation ends, so that no copy of the
-            # event is posted in this one; SQS brings the record back later.
-            raise
-        except ForwardingError:
-            self._release(event_id)
-            raise
+        return True
+
+    def _complete(self, event_id: str, deadline: Deadline) -> None:
         try:
             self._ledger.complete(event_id, {LEDGER_TARGET}, deadline)
         except (ClientError, BotoCoreError):
@@ -403,26 +527,27 @@ def check_answer(answer: httpx.Response, *, webhook: bool) -> None:
     """
     status = answer.status_code
     if status == 429:
-        wait = retry_after(answer)
+        wait = retry_after(answer, SLACK_RETRY_AFTER_SECONDS)
         raise SlackRateLimitedError(f"Slack answered 429, Retry-After {wait:g}s", wait)
     if status >= 500:
         raise SlackUnavailableError(f"Slack answered HTTP {status}")
     if webhook:
         if status == 200:
             return
-        raise SlackRejectedError(" ".join(answer.text.split())[:100] or f"HTTP {status}")
+        error = " ".join(answer.text.split())[:100] or f"HTTP {status}"
+        raise SlackRejectedError(error, webhook=True)
     try:
         payload: Any = answer.json()
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
-        raise SlackRejectedError(f"HTTP {status} without the Web API's JSON answer")
+        raise SlackRejectedError(f"HTTP {status} without the Web API's JSON answer", webhook=False)
     if status == 200 and payload.get("ok") is True:
         return
     error = str(payload.get("error") or f"HTTP {status}")
     if error == "ratelimited":
-        wait = retry_after(answer)
+        wait = retry_after(answer, SLACK_RETRY_AFTER_SECONDS)
         raise SlackRateLimitedError(f"Slack answered ratelimited, Retry-After {wait:g}s", wait)
     metadata = payload.get("response_metadata")
     details = metadata.get("messages", []) if isinstance(metadata, dict) else []
-    raise SlackRejectedError(error, [str(detail) for detail in details])
+    raise SlackRejectedError(error, [str(detail) for detail in details], webhook=False)

@@ -1,6 +1,8 @@
 """Slack Block Kit messages for Pay4Feedback events: pure functions of the typed event.
 
-    render(queued, links) -> {"text": <notification and fallback>, "blocks": [...]}
+    render(queued, links) -> SlackContent: the event's own message {"text", "blocks"}, and
+                             its line in a digest
+    digest(lines)         -> one message for several events of one type (a backlog)
 
 A readable message per event type of the catalogue (what happened, to which campaign,
 response or payout, the amounts, the score, the reason, a link to the dashboard), and a
@@ -9,19 +11,27 @@ other fields may hold personal data). Respondents appear by their id, never by e
 
 Every message stays inside Slack's limits with room to spare: a header of at most 150
 characters, section texts well under 3,000, at most 10 fields of at most ~320, at most 15
-blocks, and blocks whose JSON is at most MESSAGE_BUDGET characters (Slack refuses near
-13,000): answers fill what the rest leaves, the last one cut short if need be, and
-"N more answers in the dashboard" says what did not fit.
+blocks (a digest: DIGEST_EVENTS + 2), and blocks whose JSON is at most MESSAGE_BUDGET
+characters (Slack refuses near 13,000): answers fill what the rest leaves, the last one
+cut short if need be, and "N more answers in the dashboard" says what did not fit. A
+digest holds at most DIGEST_EVENTS lines (one section each, every event linked) within
+the same budget.
 
-Text written by people (campaign names, answers, reasons) is escaped for mrkdwn, so that an
-answer saying "<!channel>" is shown and not sent to everyone, and cut at a word boundary
-with "…", never inside an escape.
+Text written by people (campaign names, prompts, answers, reasons) is shown as written,
+never acted on (`escape`): &, < and > are escaped, so that "<!channel>" or "<https://x|y>"
+is shown and not sent to everyone or linked; a *, _, ~ or ` that could format (one not
+inside a word) is fenced by zero-width spaces, and a ">" that starts a line is preceded
+by one, so that nothing in it bolds, strikes, quotes or opens code (and a prompt's own
+asterisks do not end its bold); and every mrkdwn text object is `verbatim`, so that Slack
+does not link URLs, channel names or @here in it.
+Text is cut at a word boundary with "…", never inside an escape.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -53,9 +63,21 @@ _MAX_ANSWERS = 10
 _MAX_FIELDS = 10
 _URL_CHARS = 500
 """A link longer than this (an absurdly long id) points at the dashboard's start instead."""
-_MORE_ANSWERS_RESERVE = 100
+_MORE_ANSWERS_RESERVE = 150
+_LINE_ITEM_CHARS = 120
+_LINE_FIELD_CHARS = 80
+_LINE_NOTE_CHARS = 300
+DIGEST_EVENTS = 20
+"""The most events one digest lists."""
+DIGEST_BUDGET = MESSAGE_BUDGET - 1_000
+"""The most characters of JSON a digest's lines may have (its header and footer take the rest)."""
 _WORD_SEARCH = 20
 """How far back a cut looks for a space, to end on a whole word."""
+_ZWSP = "\u200b"
+_FORMATTING_MARK = re.compile(r"(?<![^\W_])[*_~`]|[*_~`](?![^\W_])")
+"""A *, _, ~ or ` that could open or close formatting: not between two letters or digits
+(in "resp_4b1e" or "2*3" nothing formats, and an id stays as it is copied)."""
+_QUOTE_AT_LINE_START = re.compile(r"^(?=&gt;)", re.MULTILINE)
 
 _TITLES: dict[str, tuple[str, str]] = {
     EventType.PING: (":wave:", "Pay4Feedback webhook connected"),
@@ -72,9 +94,10 @@ _TITLES: dict[str, tuple[str, str]] = {
 }
 
 
-class TextObject(TypedDict):
-    type: Literal["plain_text", "mrkdwn"]
-    text: str
+class TextObject(TypedDict, total=False):
+    type: Required[Literal["plain_text", "mrkdwn"]]
+    text: Required[str]
+    verbatim: bool
 
 
 class HeaderBlock(TypedDict):
@@ -125,6 +148,8 @@ class _Content:
 
     link: tuple[str, str]
     """The dashboard link: its label and URL."""
+    item: str
+    """What the event is about, as its line in a digest names it (and links it)."""
     subject: str = ""
     """What the header names after the title: a campaign's name, an amount, a score."""
     fields: Sequence[tuple[str, str]] = ()
@@ -135,25 +160,91 @@ class _Content:
 
 def render(queued: QueuedEvent, links: DashboardLinks) -> SlackMessage:
     """The Slack message for an event."""
+    emoji, title = _title(queued.event.type)
+    return _assemble(queued.event, emoji, title, _content(queued, links))
+
+
+def digest_line(queued: QueuedEvent, links: DashboardLinks) -> SectionBlock:
+    """The event's line in a digest: what it is about (linked), its fields and id, the
+    reason or the first answer."""
+    content = _content(queued, links)
+    _, url = content.link
+    parts = [f"<{_link(url)}|{clip(escape(content.item), _LINE_ITEM_CHARS)}>"]
+    parts += [
+        f"{label} {clip(escape(value), _LINE_FIELD_CHARS)}"
+        for label, value in content.fields[:_MAX_FIELDS]
+        if content.item not in {value, f"{label} {value}"}
+    ]
+    parts.append(clip(escape(queued.event.id), _LINE_FIELD_CHARS))  # to trace it by
+    text = " · ".join(parts)
+    if content.note is not None:
+        label, note = content.note
+        text += f"\n_{label}:_ {clip(escape(one_line(note)), _LINE_NOTE_CHARS)}"
+    if content.answers:
+        first = content.answers[0]
+        shown = clip(escape(one_line(_answer_text(first.value))), _LINE_NOTE_CHARS)
+        text += f"\n{_prompt(first.prompt)} {shown}"
+    return _section(text)
+
+
+def digest(events: Sequence[tuple[WebhookEvent, SectionBlock]]) -> SlackMessage:
+    """One message for several events of one type: their `digest_line`s, in order."""
+    event_type = events[0][0].type
+    emoji, title = _title(event_type)
+    headline = f"{title} ({len(events)} events)"
+    earliest, latest = (when([event.created_at for event, _ in events]) for when in (min, max))
+    span = _date(earliest) if earliest == latest else f"{_date(earliest)} to {_date(latest)}"
+    footer: ContextBlock = {
+        "type": "context",
+        "elements": [
+            _mrkdwn(
+                f"`{clip(escape(str(event_type)), 64)}` · {len(events)} events, {span} · "
+                "one message for many: Slack takes about one a second"
+            )
+        ],
+    }
+    return {
+        "text": clip(escape(headline), _TEXT_CHARS),
+        "blocks": [_header(f"{emoji} {headline}"), *(line for _, line in events), footer],
+    }
+
+
+def digest_groups[T](items: Sequence[T], line: Callable[[T], SectionBlock]) -> list[list[T]]:
+    """`items` in order, in runs that each fit one digest: at most DIGEST_EVENTS lines, and
+    lines of at most DIGEST_BUDGET characters of JSON in all."""
+    groups: list[list[T]] = []
+    room = 0
+    for item in items:
+        cost = _cost(line(item))
+        if not groups or len(groups[-1]) == DIGEST_EVENTS or cost > room:
+            groups.append([])
+            room = DIGEST_BUDGET
+        groups[-1].append(item)
+        room -= cost
+    return groups
+
+
+def _title(event_type: str) -> tuple[str, str]:
+    return _TITLES.get(event_type, (":information_source:", f"Pay4Feedback event {event_type}"))
+
+
+def _content(queued: QueuedEvent, links: DashboardLinks) -> _Content:
     event, resource = queued.event, queued.resource
     match resource:
         case Campaign():
-            content = _campaign(event, resource, links)
+            return _campaign(event, resource, links)
         case Response():
-            content = _response(event, resource, links)
+            return _response(event, resource, links)
         case Payout():
-            content = _payout(event, resource, links)
+            return _payout(event, resource, links)
         case Ping():
-            content = _Content(
+            return _Content(
                 link=("Open Pay4Feedback", links.base_url),
+                item=f"Webhook {resource.webhook_id}",
                 fields=[("Webhook", resource.webhook_id)],
             )
         case _:
-            content = _unknown(event, links)
-    emoji, title = _TITLES.get(
-        event.type, (":information_source:", f"Pay4Feedback event {event.type}")
-    )
-    return _assemble(event, emoji, title, content)
+            return _unknown(event, links)
 
 
 def _campaign(event: WebhookEvent, campaign: Campaign, links: DashboardLinks) -> _Content:
@@ -161,6 +252,7 @@ def _campaign(event: WebhookEvent, campaign: Campaign, links: DashboardLinks) ->
     describe = event.type == EventType.CAMPAIGN_CREATED and campaign.description
     return _Content(
         link=("Open the campaign in Pay4Feedback", links.campaign(campaign.id)),
+        item=campaign.name,
         subject=campaign.name,
         fields=[
             ("Campaign", campaign.name),
@@ -199,6 +291,7 @@ def _response(event: WebhookEvent, response: Response, links: DashboardLinks) ->
             note = ("Reason", response.rejection_reason or "No reason was given.")
     return _Content(
         link=("Open the response in Pay4Feedback", links.response(response.id)),
+        item=f"Response {response.id}",
         subject=subject,
         fields=fields,
         note=note,
@@ -210,6 +303,7 @@ def _payout(event: WebhookEvent, payout: Payout, links: DashboardLinks) -> _Cont
     failed = event.type == EventType.PAYOUT_FAILED
     return _Content(
         link=("Open the response in Pay4Feedback", links.response(payout.response_id)),
+        item=f"Payout {payout.id}",
         subject=_money(payout.amount, payout.currency),
         fields=[
             ("Amount", _money(payout.amount, payout.currency)),
@@ -231,7 +325,9 @@ def _unknown(event: WebhookEvent, links: DashboardLinks) -> _Content:
         link = ("Open the campaign in Pay4Feedback", links.campaign(str(ids["campaign_id"])))
     else:
         link = ("Open Pay4Feedback", links.base_url)
-    return _Content(link=link, fields=[(name, str(value)) for name, value in ids.items()])
+    return _Content(
+        link=link, item=f"Event {event.id}", fields=[(n, str(v)) for n, v in ids.items()]
+    )
 
 
 def _assemble(event: WebhookEvent, emoji: str, title: str, content: _Content) -> SlackMessage:
@@ -254,7 +350,7 @@ def _assemble(event: WebhookEvent, emoji: str, title: str, content: _Content) ->
     footer: ContextBlock = {
         "type": "context",
         "elements": [
-            _mrkdwn(f"<{url if len(url) <= _URL_CHARS else DEFAULT_DASHBOARD_URL}|{label}>"),
+            _mrkdwn(f"<{_link(url)}|{label}>"),
             _mrkdwn(
                 f"`{clip(escape(str(event.type)), 64)}` · {clip(escape(event.id), 100)} · "
                 f"{_date(event.created_at)}"
@@ -275,12 +371,13 @@ def _answer_blocks(answers: Sequence[Answer], room: int) -> list[Block]:
     """Blocks for as many answers as fit in `room` characters of JSON, the last one cut."""
     blocks: list[Block] = []
     for answer in answers[:_MAX_ANSWERS]:
-        prompt, value = escape(answer.prompt), escape(_answer_text(answer.value))
+        prompt = _prompt(answer.prompt)
+        value = escape(_answer_text(answer.value))
         limit = _ANSWER_CHARS
-        block = _section(f"*{clip(prompt, _PROMPT_CHARS)}*\n{clip(value, limit)}")
+        block = _section(f"{prompt}\n{clip(value, limit)}")
         while (overflow := _cost(block) - room) > 0 and limit > _MIN_ANSWER_CHARS:
             limit = max(_MIN_ANSWER_CHARS, limit - overflow)
-            block = _section(f"*{clip(prompt, _PROMPT_CHARS)}*\n{clip(value, limit)}")
+            block = _section(f"{prompt}\n{clip(value, limit)}")
         if _cost(block) > room:
             break
         blocks.append(block)
@@ -297,8 +394,18 @@ def _answer_text(value: JsonValue) -> str:
 
 
 def escape(text: str) -> str:
-    """`text` safe in mrkdwn: &, < and > escaped, so nothing in it becomes a link or mention."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """`text` shown as written in mrkdwn: &, < and > escaped (nothing becomes a link or a
+    mention), a *, _, ~ or ` that could format fenced by zero-width spaces (a mark inside
+    a word formats nothing), and a ">" that starts a line kept from quoting it."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    fenced = _FORMATTING_MARK.sub(lambda mark: f"{_ZWSP}{mark[0]}{_ZWSP}", escaped)
+    return _QUOTE_AT_LINE_START.sub(_ZWSP, fenced)
+
+
+def one_line(text: str) -> str:
+    """`text` with its runs of white space (new lines too) as one space: bold does not
+    span lines in mrkdwn."""
+    return " ".join(text.split())
 
 
 def clip(text: str, limit: int) -> str:
@@ -316,6 +423,10 @@ def clip(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
+def _link(url: str) -> str:
+    return url if len(url) <= _URL_CHARS else DEFAULT_DASHBOARD_URL
+
+
 def _money(amount: Decimal, currency: str) -> str:
     return f"{amount} {currency}"
 
@@ -330,6 +441,13 @@ def _date(when: datetime) -> str:
     return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+def _prompt(prompt: str) -> str:
+    """A question's prompt in bold on one line, whatever it holds; "(no prompt)" for an
+    empty one (two asterisks would show as such)."""
+    shown = clip(escape(one_line(prompt)), _PROMPT_CHARS)
+    return f"*{shown}*" if shown else "_(no prompt)_"
+
+
 def _header(text: str) -> HeaderBlock:
     return {"type": "header", "text": {"type": "plain_text", "text": clip(text, _HEADER_CHARS)}}
 
@@ -339,7 +457,9 @@ def _section(text: str) -> SectionBlock:
 
 
 def _mrkdwn(text: str) -> TextObject:
-    return {"type": "mrkdwn", "text": text}
+    # verbatim: Slack links no URL, channel name or @here of its own accord; the links and
+    # dates written <...> here are the bridge's.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def _size(blocks: Sequence[Block]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -114,7 +115,8 @@ def ids(records: list[dict[str, Any]]) -> list[str]:
 
 @pytest.fixture
 def slack() -> Iterator[LocalSlack]:
-    receiver = LocalSlack(channels=frozenset({CHANNEL}), hang_seconds=0.6)
+    # The forwarder waits on a fake clock: it would post faster than Slack allows.
+    receiver = LocalSlack(channels=frozenset({CHANNEL}), hang_seconds=0.6, rate_limit=None)
     with ThreadedAsgiServer(receiver.app, name="slack") as server:
         receiver.url = server.url  # type: ignore[attr-defined]
         yield receiver
@@ -465,3 +467,130 @@ def test_each_container_waits_as_many_seconds_as_there_are_containers(
             "slack_forwarder", {"SLACK_SECRET_ARN": "arn", "SLACK_CONTAINERS": "2"} | env
         )
     assert app.timing.send_interval == 2.0
+
+
+def test_a_posted_message_is_utf8_json_as_chat_postmessage_asks(bot: Forwarder) -> None:
+    assert bot.handle(batch(EventType.REWARD_APPROVED)) == []
+    [request] = bot.slack.requests
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def backlog(event_type: EventType, count: int, start: int = 0) -> list[dict[str, Any]]:
+    """`count` events of one type, each about a response of its own."""
+    return [
+        record(event_type, f"m-{event_type}-{n}", id=f"resp-{event_type}-{n}")
+        for n in range(start, start + count)
+    ]
+
+
+def linked(message: dict[str, Any]) -> list[str]:
+    """The responses a message links to."""
+    return re.findall(r"/responses/([^|>]+)\|", json.dumps(message))
+
+
+def test_a_backlog_is_posted_in_digests_of_each_type_every_event_linked(
+    forwarder: Forwarder,
+) -> None:
+    records = [
+        *backlog(EventType.RESPONSE_SUBMITTED, 4),
+        record(EventType.PAYOUT_FAILED, "m-payout", id="po-1", response_id="resp-payout"),
+        *backlog(EventType.RESPONSE_SUBMITTED, 4, start=4),
+        *backlog(EventType.REWARD_APPROVED, 2),
+    ]
+    assert forwarder.handle(records) == []
+    submitted, payout, approved = forwarder.slack.messages()
+    assert submitted["text"] == "New response (8 events)"
+    assert linked(submitted) == [f"resp-response_submitted-{n}" for n in range(8)]
+    assert payout["text"] == "Payout failed: 5.00 USD"  # alone of its type: its own message
+    assert approved["text"] == "Reward approved (2 events)"
+    assert forwarder.fake.sleeps == [1.0, 1.0]  # three messages, paced
+
+
+def test_a_batch_of_at_most_digest_above_events_is_posted_one_message_each(
+    forwarder: Forwarder,
+) -> None:
+    assert forwarder.handle(backlog(EventType.RESPONSE_SUBMITTED, 5)) == []
+    assert len(forwarder.slack.messages()) == 5
+
+
+def test_a_digest_lists_only_the_events_not_posted_yet_and_a_redelivery_posts_none(
+    forwarder: Forwarder,
+) -> None:
+    records = backlog(EventType.REWARD_APPROVED, 8)
+    assert forwarder.handle(records[:2]) == []  # posted one by one earlier
+    assert forwarder.handle(records) == []
+    *_, digest = forwarder.slack.messages()
+    assert linked(digest) == [f"resp-reward_approved-{n}" for n in range(2, 8)]
+    forwarder.forget_claims()
+    assert forwarder.handle(records) == []  # SQS delivers the batch again
+    assert len(forwarder.slack.messages()) == 3
+
+
+def test_an_event_another_invocation_holds_is_deferred_and_the_digest_goes_without_it(
+    forwarder: Forwarder,
+) -> None:
+    records = backlog(EventType.RESPONSE_SCORED, 7)
+    held = json.loads(records[3]["body"])["detail"]["id"]
+    forwarder.app.forwarder._ledger.claim(held, hold_seconds=20)
+    assert forwarder.handle(records) == []
+    [digest] = forwarder.slack.messages()
+    assert "resp-response_scored-3" not in linked(digest)
+    assert len(linked(digest)) == 6
+    [deferred] = forwarder.deferred()
+    assert json.loads(deferred["body"])["detail"]["id"] == held
+
+
+def test_copies_of_an_event_in_a_backlog_are_listed_once(forwarder: Forwarder) -> None:
+    records = backlog(EventType.PAYOUT_COMPLETED, 6)
+    copy = records[0] | {"messageId": "m-copy"}
+    assert forwarder.handle([*records, copy]) == []
+    [digest] = forwarder.slack.messages()
+    assert digest["text"] == "Payout completed (6 events)"
+
+
+def test_a_digest_slack_refuses_fails_its_records_and_releases_them(
+    forwarder: Forwarder,
+) -> None:
+    records = backlog(EventType.REWARD_REJECTED, 6)
+    forwarder.slack.inject(Fault(FaultKind.SERVER_ERROR), times=3)
+    assert forwarder.handle(records) == ids(records)
+    assert forwarder.slack.messages() == []
+    assert forwarder.handle(records) == []  # released: the next delivery posts them all
+    [digest] = forwarder.slack.messages()
+    assert len(linked(digest)) == 6
+
+
+def test_a_digest_slack_did_not_answer_is_not_posted_again_in_the_invocation(
+    forwarder: Forwarder,
+) -> None:
+    records = backlog(EventType.REWARD_REJECTED, 6)
+    forwarder.slack.inject(Fault(FaultKind.SLOW))
+    assert forwarder.handle(records) == ids(records)
+    assert forwarder.handle(records) == []  # the claims hold: deferred, nothing posted
+    assert len(forwarder.slack.requests) == 1
+    assert len(forwarder.deferred()) == 6  # until this invocation's claims lapse
+    forwarder.forget_claims()
+    assert forwarder.handle(records) == []  # the one window: the redelivery posts them again
+    assert len(forwarder.slack.messages()) == 2
+
+
+def test_a_poison_record_in_a_backlog_fails_alone(forwarder: Forwarder) -> None:
+    records = [
+        *backlog(EventType.RESPONSE_SUBMITTED, 6),
+        sqs_record("not an event", queue_arn=QUEUE_ARN, message_id="m-poison"),
+    ]
+    assert forwarder.handle(records) == ["m-poison"]
+    [digest] = forwarder.slack.messages()
+    assert len(linked(digest)) == 6
+
+
+def test_digests_can_be_turned_off_and_are_read_from_the_environment(
+    load_function: LoadFunction,
+) -> None:
+    env = {"SLACK_LEDGER_TABLE": "t", "SLACK_QUEUE_URL": "https://sqs.example/q"}
+    with mock_aws():
+        app = load_function(
+            "slack_forwarder", {"SLACK_SECRET_ARN": "arn", "SLACK_DIGEST_ABOVE": "10"} | env
+        )
+    assert app.settings.digest_above == 10
+    assert app.forwarder._digest_above == 10

@@ -63,3 +63,16 @@ def test_a_warm_run_of_the_reference_answers_every_event(tmp_path: Path) -> None
     assert len(run.durations) == 5  # the first (cold) and two warm-up events are not timed
     assert run.launched < run.started < run.before_import < run.imported < run.answered
     assert not list(code.rglob("*.pyc"))  # nothing written where Lambda could not write
+
+
+def test_the_slack_burst_sees_every_event_in_slack_at_slacks_pace() -> None:
+    from bench.slack_burst import Burst, slack_burst
+
+    seconds, messages, rate_limited = slack_burst(Burst(events=16, spread=1.0, timeout=60))
+    assert seconds.details["visible"] == 16
+    assert seconds.target is not None
+    assert 0 < seconds.value < 60
+    # A batch of 10 (more than SlackDigestAbove): two digests, one of each type; the rest
+    # (6 or fewer) one message each or digests, as their batch is big enough.
+    assert 2 <= messages.value < 16
+    assert rate_limited.value == 0  # the local Slack holds the channel to Slack's pace

@@ -185,6 +185,7 @@ def test_the_functions_environment_is_what_their_settings_read() -> None:
         "SLACK_LEDGER_TABLE": ref("SlackLedgerTable"),
         "SLACK_QUEUE_URL": ref("SlackForwarderQueue"),
         "SLACK_CONTAINERS": "2",
+        "SLACK_DIGEST_ABOVE": ref("SlackDigestAbove"),
     }
     SlackSettings.from_env(dict.fromkeys(slack, "2"))
     segment = environment("Segment")
@@ -208,6 +209,22 @@ def test_the_eu_region_sends_to_segments_eu_endpoint() -> None:
         "Fn::Equals": [ref("SegmentRegion"), "eu"]
     }
     assert TEMPLATE.body["Parameters"]["SegmentRegion"]["AllowedValues"] == ["us", "eu"]
+
+
+def test_slack_digests_a_backlog_by_default_and_the_batch_size_turns_digests_off() -> None:
+    parameter = TEMPLATE.body["Parameters"]["SlackDigestAbove"]
+    batch_size = TEMPLATE.properties("SlackForwarderEventSource")["BatchSize"]
+    assert 0 < parameter["Default"] < batch_size
+    assert parameter["MaxValue"] == batch_size  # no batch is bigger: one message per event
+    settings = SlackSettings.from_env(
+        {
+            "SLACK_SECRET_ARN": "arn",
+            "SLACK_LEDGER_TABLE": "t",
+            "SLACK_QUEUE_URL": "q",
+            "SLACK_DIGEST_ABOVE": str(parameter["Default"]),
+        }
+    )
+    assert settings.digest_above == parameter["Default"]
 
 
 def test_slack_paces_each_container_by_how_many_the_queue_runs_at_once() -> None:

@@ -13,7 +13,7 @@ import pytest
 from local.asgi_server import ThreadedAsgiServer
 from local.recording import Fault, FaultKind
 from local.segment_receiver import LocalSegment
-from local.slack_receiver import LocalSlack, message_problems
+from local.slack_receiver import ChannelRateLimit, LocalSlack, message_problems
 
 
 def header(text: str) -> dict[str, Any]:
@@ -246,3 +246,32 @@ def test_a_fault_can_wait_for_requests_answered_normally(segment: tuple[LocalSeg
     receiver.inject(Fault(FaultKind.SERVER_ERROR), after=2)
     statuses = [send(url, {"batch": [TRACK]}, receiver.write_key).status_code for _ in range(4)]
     assert statuses == [200, 200, 500, 200]
+
+
+@pytest.mark.parametrize("bot", [False, True])
+def test_posts_beyond_slacks_pace_per_channel_get_a_429_with_retry_after(bot: bool) -> None:
+    # One message every 2 s, two at once: the third within 2 s waits.
+    receiver = LocalSlack(
+        channels=frozenset({"C1", "C2"}), rate_limit=ChannelRateLimit(per_second=0.5, burst=2)
+    )
+    with ThreadedAsgiServer(receiver.app, name="slack") as server:
+
+        def post(channel: str = "C1") -> httpx.Response:
+            if not bot:
+                return httpx.post(server.url + receiver.webhook_path, json=VALID_MESSAGE)
+            return httpx.post(
+                server.url + "/api/chat.postMessage",
+                json=VALID_MESSAGE | {"channel": channel},
+                headers={"Authorization": f"Bearer {receiver.bot_token}"},
+            )
+
+        answers = [post() for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[2].headers["retry-after"] in {"1", "2"}  # whole seconds, as Slack says
+        if bot:
+            assert answers[2].json() == {"ok": False, "error": "ratelimited"}
+            assert post("C2").status_code == 200  # another channel has its own pace
+        else:
+            assert answers[2].text == "rate_limited"
+    assert len(receiver.messages()) == (3 if bot else 2)
+    assert [r.accepted for r in receiver.requests].count(False) == 1

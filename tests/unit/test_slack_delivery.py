@@ -107,7 +107,9 @@ def test_a_posted_message_is_a_success(answer: httpx.Response) -> None:
             SlackRateLimitedError,
             "2s",
         ),
-        (web_api(200, {"ok": False, "error": "ratelimited"}), False, SlackRateLimitedError, "30s"),
+        # Without Retry-After: about a second, as Slack asks (not the API reference's 30 s).
+        (web_api(200, {"ok": False, "error": "ratelimited"}), False, SlackRateLimitedError, "1s"),
+        (httpx.Response(429, text="rate_limited"), True, SlackRateLimitedError, "Retry-After 1s"),
         (httpx.Response(503, text="unavailable"), True, SlackUnavailableError, "HTTP 503"),
         (
             httpx.Response(400, text="invalid_blocks"),
@@ -132,13 +134,53 @@ def test_a_posted_message_is_a_success(answer: httpx.Response) -> None:
             httpx.Response(404, text="no_service"),
             True,
             SlackRejectedError,
-            "no_service; put a valid webhook URL or bot token in the Slack secret",
+            "no_service; the incoming webhook is no longer valid (removed, or its app "
+            "uninstalled): create a new one in Slack and put its URL in the Slack secret's "
+            "webhook_url",
+        ),
+        (
+            web_api(200, {"ok": False, "error": "invalid_auth"}),
+            False,
+            SlackRejectedError,
+            "invalid_auth; put a valid bot token in the Slack secret's bot_token",
         ),
         (
             web_api(200, {"ok": False, "error": "not_in_channel"}),
             False,
             SlackRejectedError,
             "fix the channel in the Slack secret, and invite the app to it",
+        ),
+        # A webhook has no channel in the secret to fix: it needs a new webhook.
+        (
+            httpx.Response(404, text="channel_not_found"),
+            True,
+            SlackRejectedError,
+            "channel_not_found; the incoming webhook's channel was deleted or archived: "
+            "create an incoming webhook for a channel that exists",
+        ),
+        (
+            httpx.Response(410, text="channel_is_archived"),
+            True,
+            SlackRejectedError,
+            "create an incoming webhook for a channel that exists",
+        ),
+        (
+            httpx.Response(403, text="action_prohibited"),
+            True,
+            SlackRejectedError,
+            "create the incoming webhook for another channel",
+        ),
+        (
+            web_api(200, {"ok": False, "error": "restricted_action"}),
+            False,
+            SlackRejectedError,
+            "ask a Slack admin, or put another channel in the Slack secret",
+        ),
+        (
+            web_api(200, {"ok": False, "error": "missing_scope"}),
+            False,
+            SlackRejectedError,
+            "give the app the chat:write scope",
         ),
         (
             httpx.Response(200, text="<html>"),
@@ -153,3 +195,13 @@ def test_each_failure_answer_raises_what_it_means(
 ) -> None:
     with pytest.raises(error, match=re.escape(text)):
         check_answer(answer, webhook=webhook)
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "channel_is_archived", "no_service"])
+def test_advice_for_a_webhook_never_names_a_channel_or_token_in_the_secret(error: str) -> None:
+    with pytest.raises(SlackRejectedError) as raised:
+        check_answer(httpx.Response(404, text=error), webhook=True)
+    advice = str(raised.value)
+    assert "channel in the Slack secret" not in advice
+    assert "bot token" not in advice
+    assert "webhook_url" in advice

@@ -1,13 +1,27 @@
-"""Slack messages for every event type: readable, and inside Slack's limits (checked by the
-local Slack's own validator)."""
+"""Slack messages for every event type, and digests: readable, inside Slack's limits
+(checked by the local Slack's own validator and by slack_sdk's Block Kit models), and
+showing what people wrote as written, never formatting or mentioning from it."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
-from slack_messages import MESSAGE_BUDGET, DashboardLinks, SlackMessage, clip, escape, render
+from slack_messages import (
+    DIGEST_EVENTS,
+    MESSAGE_BUDGET,
+    DashboardLinks,
+    SlackMessage,
+    clip,
+    digest,
+    digest_groups,
+    digest_line,
+    escape,
+    render,
+)
+from slack_sdk.models.blocks import Block
 
 from local.slack_receiver import message_problems
 from p4f.models import EventType
@@ -19,10 +33,49 @@ RESPONSE_ID = "0c2d6f4e-8a1b-4c3d-9e5f-6a7b8c9d0e1f"
 EMAIL = "ana@example.com"
 
 
+ZWSP = "\u200b"
+
+
+def unfenced(text: str) -> list[int]:
+    """Where `text` has a formatting mark that could format: neither fenced by zero-width
+    spaces nor between two letters or digits."""
+    padded = f" {text} "
+    return [
+        at - 1
+        for at, char in enumerate(padded)
+        if char in "*_~`"
+        and not (padded[at - 1] == padded[at + 1] == ZWSP)
+        and not (padded[at - 1].isalnum() and padded[at + 1].isalnum())
+    ]
+
+
 def valid(message: SlackMessage) -> str:
-    """The message's JSON after the local Slack found nothing to refuse in it."""
+    """The message's JSON after the local Slack and slack_sdk's Block Kit models found
+    nothing to refuse in it, and every mrkdwn text in it is verbatim."""
     assert message_problems(message) == []
+    for block in message["blocks"]:
+        parsed = Block.parse(dict(block))
+        assert parsed is not None, block
+        parsed.validate_json()
+    mrkdwn = [text for text in text_objects(message) if text["type"] == "mrkdwn"]
+    assert mrkdwn, "no mrkdwn text found"
+    assert all(text.get("verbatim") is True for text in mrkdwn), "a mrkdwn text not verbatim"
     return json.dumps(message, ensure_ascii=False)
+
+
+def text_objects(message: SlackMessage) -> list[dict[str, Any]]:
+    """Every text object of the message's blocks (headers, sections, fields, contexts)."""
+    found = []
+    for block in message["blocks"]:
+        raw: dict[str, Any] = dict(block)
+        objects = [raw.get("text"), *raw.get("fields", []), *raw.get("elements", [])]
+        found += [text for text in objects if isinstance(text, dict)]
+    return found
+
+
+def texts_of(message: SlackMessage) -> list[str]:
+    """Every text of the message's blocks."""
+    return [str(text["text"]) for text in text_objects(message)]
 
 
 def header_of(message: SlackMessage) -> str:
@@ -248,3 +301,129 @@ def test_dashboard_links_escape_ids() -> None:
     links = DashboardLinks("https://app.example/")
     assert links.campaign("a/b?c") == "https://app.example/campaigns/a%2Fb%3Fc"
     assert links.response("r1") == "https://app.example/responses/r1"
+
+
+FORMATTING = "*bold* _italic_ ~struck~ `code` ```block``` @here #general https://evil.example"
+
+
+def test_what_a_respondent_wrote_cannot_format_mention_or_link() -> None:
+    answers = [{"question_id": "q", "prompt": "Anything else?", "value": f"{FORMATTING}\n> quoted"}]
+    message = render(queued_event(EventType.RESPONSE_SUBMITTED, answers=answers), LINKS)
+    valid(message)
+    [shown] = [text for text in texts_of(message) if "bold" in text]
+    answer = shown.split("\n", 1)[1]
+    assert unfenced(answer) == []
+    assert answer.replace(ZWSP, "") == FORMATTING + "\n&gt; quoted"
+    assert "\n" + ZWSP + "&gt; quoted" in answer  # not a quote
+    # Slack links no URL or channel and mentions nobody in a verbatim text.
+    assert "<https://evil.example" not in answer
+
+
+def test_ids_with_underscores_stay_as_they_are_copied() -> None:
+    assert escape("resp_4b1e9c and 2*3") == "resp_4b1e9c and 2*3"
+    assert escape("_a_") == f"{ZWSP}_{ZWSP}a{ZWSP}_{ZWSP}"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["Rate *Pro* (1-5)*", "*", "Two\nlines  and\ttabs", "   ", "Use `code` or _this_?"],
+)
+def test_a_prompt_is_bold_on_one_line_whatever_it_holds(prompt: str) -> None:
+    answers = [{"question_id": "q", "prompt": prompt, "value": "yes"}]
+    message = render(queued_event(EventType.RESPONSE_SUBMITTED, answers=answers), LINKS)
+    valid(message)
+    [shown] = [text for text in texts_of(message) if text.endswith("\nyes")]
+    head = shown.removesuffix("\nyes")
+    if prompt.strip():
+        # Its own bold marks, first and last: none of the prompt's can end it early.
+        assert unfenced(head) == [0, len(head) - 1]
+        assert head[1:-1].replace(ZWSP, "") == " ".join(prompt.split())
+    else:
+        assert head == "_(no prompt)_"
+
+
+def test_a_campaign_name_and_a_reason_cannot_format_either() -> None:
+    reason = "*Spam*: see <https://x.example|this> `now`"
+    message = render(queued_event(EventType.REWARD_REJECTED, rejection_reason=reason), LINKS)
+    valid(message)
+    [shown] = [text for text in texts_of(message) if text.startswith("*Reason*")]
+    assert unfenced(shown.removeprefix("*Reason*")) == []
+    named = render(queued_event(EventType.CAMPAIGN_CREATED, name="*Big* _launch_"), LINKS)
+    valid(named)
+    assert header_of(named) == ":new: Campaign created: *Big* _launch_"  # plain text: as written
+    assert unfenced(named["text"]) == []
+
+
+def lines_of(event_type: EventType, count: int, **data: Any) -> list[Any]:
+    events = [queued_event(event_type, id=f"{event_type}-{n}", **data) for n in range(count)]
+    return [(item.event, digest_line(item, LINKS)) for item in events]
+
+
+@pytest.mark.parametrize("event_type", [*EventType, "respondent_banned"])
+def test_a_digest_of_each_type_is_valid_and_links_every_event(event_type: EventType) -> None:
+    if event_type == "respondent_banned":
+        items = [queued_event(event_type, campaign_id=f"c-{n}", email=EMAIL) for n in range(3)]
+    else:
+        items = [queued_event(event_type, id=f"{event_type}-{n}") for n in range(3)]
+    message = digest([(item.event, digest_line(item, LINKS)) for item in items])
+    everything = valid(message)
+    assert header_of(message).endswith("(3 events)")
+    assert message["text"].endswith("(3 events)")
+    lines = message["blocks"][1:-1]
+    assert len(lines) == 3
+    for item, line in zip(items, lines, strict=True):
+        text = line["text"]["text"]  # type: ignore[typeddict-item]
+        assert text.startswith(f"<{LINKS.base_url}")
+        single = json.dumps(render(item, LINKS)["blocks"][-1])
+        url = re.search(r"<(https://[^|]+)\|", single)
+        assert url is not None
+        assert text.startswith(f"<{url[1]}|")  # the link of the event's own message
+    assert f"`{event_type}` · 3 events" in everything
+    assert EMAIL not in everything
+
+
+def test_a_digest_of_responses_shows_each_first_answer_and_score() -> None:
+    message = digest(lines_of(EventType.RESPONSE_SCORED, 2))
+    valid(message)
+    [first, _] = message["blocks"][1:-1]
+    text = first["text"]["text"]  # type: ignore[typeddict-item]
+    assert text.startswith(f"<{LINKS.base_url}/responses/response_scored-0|Response response")
+    assert "Score 87/100 · high" in text
+    assert "did not say if the trial needs a card" in text
+
+
+def test_a_full_digest_of_the_longest_lines_stays_inside_slacks_limits() -> None:
+    long = "word " * 20_000
+    lines = lines_of(
+        EventType.REWARD_REJECTED,
+        DIGEST_EVENTS * 2,
+        rejection_reason=long,
+        campaign_id="c" * 5_000,
+        respondent={"id": "r" * 5_000},
+    )
+    groups = digest_groups(lines, lambda line: line[1])
+    assert [item for group in groups for item in group] == lines  # in order, none lost
+    for group in groups:
+        assert len(group) <= DIGEST_EVENTS
+        message = digest(group)
+        valid(message)
+        assert len(json.dumps(message["blocks"], ensure_ascii=False)) <= MESSAGE_BUDGET
+
+
+def test_short_lines_fill_digests_of_digest_events() -> None:
+    lines = lines_of(EventType.PAYOUT_COMPLETED, DIGEST_EVENTS * 2 + 1)
+    assert [len(group) for group in digest_groups(lines, lambda line: line[1])] == [
+        DIGEST_EVENTS,
+        DIGEST_EVENTS,
+        1,
+    ]
+
+
+def test_a_digest_line_cannot_format_from_an_answer() -> None:
+    answers = [{"question_id": "q", "prompt": "*Why*?", "value": FORMATTING}]
+    [(_, line)] = lines_of(EventType.RESPONSE_SUBMITTED, 1, answers=answers)
+    text = line["text"]["text"]
+    answer_line = text.split("\n")[1]
+    prompt, answer = answer_line.split("* ", 1)
+    assert unfenced(prompt + "*") == [0, len(prompt)]
+    assert unfenced(answer) == []

@@ -42,15 +42,16 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not crypto)
 
 
-def retry_after(answer: httpx.Response) -> float:
-    """Seconds a 429 answer asks to wait: its Retry-After in seconds or as an HTTP date."""
+def retry_after(answer: httpx.Response, default: float = DEFAULT_RETRY_AFTER_SECONDS) -> float:
+    """Seconds a 429 answer asks to wait: its Retry-After in seconds or as an HTTP date,
+    `default` without one (the service's own advice: 30 s for Pay4Feedback, 1 s for Slack)."""
     value = answer.headers.get("retry-after", "").strip()
     if value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS
+        return default
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
