@@ -41,6 +41,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 DEFAULT_API_URL = "https://slack.com/api"
+DEFAULT_RECONCILED_MAX_AGE_MINUTES = 60
 _ACCEPTED_FORMS = (
     '{"webhook_url": "https://hooks.slack.com/services/..."} or '
     '{"bot_token": "xoxb-...", "channel": "C0123456789"}'
@@ -118,6 +120,8 @@ class Settings:
     dashboard_url: str
     containers: int
     """How many containers send to Slack at once (the event source's MaximumConcurrency)."""
+    reconciled_max_age: timedelta
+    """A reconciled event whose change is older than this is not announced."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -130,6 +134,11 @@ class Settings:
             ),
             dashboard_url=env_readers.optional(env, "P4F_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL,
             containers=env_readers.integer(env, "SLACK_CONTAINERS", 1, minimum=1),
+            reconciled_max_age=timedelta(
+                minutes=env_readers.integer(
+                    env, "RECONCILED_MAX_AGE_MINUTES", DEFAULT_RECONCILED_MAX_AGE_MINUTES
+                )
+            ),
         )
 
 
@@ -233,10 +242,14 @@ class SlackForwarder:
         api_url: str = DEFAULT_API_URL,
         links: DashboardLinks | None = None,
         timing: SlackTiming | None = None,
+        reconciled_max_age: timedelta = timedelta(minutes=DEFAULT_RECONCILED_MAX_AGE_MINUTES),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._secret = secret
+        self._reconciled_max_age = reconciled_max_age
+        self._now = now
         self._http = http
         self._ledger = ledger
         self._api_url = api_url
@@ -248,17 +261,29 @@ class SlackForwarder:
         self._quiet_until = 0.0
         """After a 429: no request before this time (self._clock's)."""
 
-    def prepare(self, queued: QueuedEvent) -> SlackMessage:
-        """The event's message."""
+    def prepare(self, queued: QueuedEvent) -> SlackMessage | None:
+        """The event's message; None for a reconciled event of a change too old to announce
+        (a first run of the reconciler would flood the channel with history)."""
+        event = queued.event
+        if event.reconciled_at is not None and event.created_at < self._now() - (
+            self._reconciled_max_age
+        ):
+            logger.info(
+                "reconciled event not announced: its change is older than the limit",
+                extra={"event_id": event.id, "changed_at": event.created_at.isoformat()},
+            )
+            return None
         return render(queued, self._links)
 
     def forward(
-        self, batch: Sequence[Prepared[SlackMessage]], seconds: float
+        self, batch: Sequence[Prepared[SlackMessage | None]], seconds: float
     ) -> dict[str, ForwardingError]:
         """Post a message for each event within `seconds`; the failures by SQS message id."""
         deadline = Deadline(seconds, self._clock)
         failures: dict[str, ForwardingError] = {}
         for item in batch:
+            if item.content is None:
+                continue
             pause = max(0.0, self._quiet_until - self._clock())
             if pause and not deadline.allows(pause + self._timing.request_timeout):
                 failures[item.message_id] = SlackRateLimitedError(
