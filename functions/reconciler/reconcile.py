@@ -3,8 +3,9 @@ onto the bus, once; the horizon of what the lists show; the webhook subscription
 
 For each campaign and response listed, the changes its current state implies:
 
-    campaign   campaign_created (created_at); if it changed since (updated_at > created_at),
-               the change to its current state: campaign_paused when it is PAUSED,
+    campaign   campaign_created (created_at); if it changed since (a later updated_at, or
+               a status other than DRAFT), the change to its current state:
+               campaign_paused when it is PAUSED,
                campaign_resumed when it is ACTIVE and was seen PAUSED before, else
                campaign_updated (a launch, an edit, its end)
     response   response_submitted (submitted_at); response_scored (submitted_at) once it
@@ -247,7 +248,9 @@ def campaign_changes(campaign: Campaign, seen_status: str | None) -> list[Change
     """The changes a campaign's current state implies (`seen_status`: its newest status the
     bridge saw before, if any)."""
     changes = [Change(campaign.id, EventType.CAMPAIGN_CREATED, campaign.created_at)]
-    if campaign.updated_at > campaign.created_at:
+    # Times are to the second: a campaign launched in the second it was created has
+    # updated_at == created_at, but no longer its first status.
+    if campaign.updated_at > campaign.created_at or campaign.status != CampaignStatus.DRAFT:
         changes.append(
             Change(campaign.id, _last_change(campaign, seen_status), campaign.updated_at)
         )
