@@ -15,6 +15,7 @@ from bench.forwarders import forwarder_throughput
 from bench.handlers import cold_starts, warm_costs
 from bench.lambda_env import importable_layer
 from bench.layer_size import layer_size
+from bench.reconciler import reconciler_run
 from bench.report import Row, machine, markdown, write_json
 from bench.subjects import BUILD, SUBJECTS
 from bench.tenant_budget import tenant_budget
@@ -42,6 +43,8 @@ class Settings:
     mirror_events: int = 2000
     mirror_responses: int = 100_000
     mirror_runs: int = 5
+    reconciled_responses: int = 500
+    """Of five campaigns, all their webhooks dropped (figure 8)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ def _warehouse(space: Workspace) -> list[Row]:
     )
 
 
+def _reconciler(space: Workspace) -> list[Row]:
+    return reconciler_run(responses_each=space.settings.reconciled_responses // 5)
+
+
 FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "cold": _cold,
     "warm": _warm,
@@ -116,9 +123,10 @@ FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "budget": _budget,
     "layer": _layer,
     "warehouse": _warehouse,
+    "reconciler": _reconciler,
 }
 """Each figure by name, in the table's order."""
-LAYER_FREE = frozenset({"client", "budget", "warehouse"})
+LAYER_FREE = frozenset({"client", "budget", "warehouse", "reconciler"})
 """The figures that run without the layer `sam build` makes."""
 
 

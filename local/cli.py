@@ -77,12 +77,25 @@ def _until_interrupted() -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
+    from local.reconciling import dropped_stretch
     from local.scenario import DEMO_PARAMETERS, play
     from local.stack import LocalStack
 
+    def say(line: str) -> None:
+        print(line, flush=True)
+
     print("Starting the bridge on this machine:", flush=True)
     with LocalStack(log_dir=args.log_dir, progress=_progress, parameters=DEMO_PARAMETERS) as stack:
-        ok = play(stack, lambda line: print(line, flush=True))
+        ok = play(stack, say)
+        say("\nA dropped stretch: webhooks lost, then the reconciler (p4f-bridge reconcile)")
+        # Each response reviewed before the run: the reward reviewer has nothing to decide.
+        stretch = dropped_stretch(stack, campaigns=1, responses_each=2, say=say)
+        say(
+            "Every change on the bus exactly once."
+            if stretch.ok
+            else f"NOT exactly once: {stretch}"
+        )
+        ok = ok and stretch.ok
         if args.keep_running:
             _show_access(stack)
             _until_interrupted()
