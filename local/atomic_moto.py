@@ -99,8 +99,8 @@ def _checked_then_written(self: DynamoDBBackend, transact_items: list[dict[str, 
     if any(code is not None for code, _, _ in errors):
         raise TransactionCanceledException(errors)
     for kind, operation, key in writes:  # the conditions held: plain writes
-        names = operation.get("ExpressionAttributeNames")
-        values = operation.get("ExpressionAttributeValues")
+        names = operation.get("ExpressionAttributeNames") or {}
+        values = operation.get("ExpressionAttributeValues") or {}
         if kind == "Put":
             self.put_item(operation["TableName"], operation["Item"])
         elif kind == "Delete":

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
     from local.sandbox import SandboxAdmin
     from local.stack import RunningStack
+    from p4f.client import MoneyFields
 
-REWARD = {"amount": "2.50", "currency": "EUR"}
+REWARD: MoneyFields = {"amount": "2.50", "currency": "EUR"}
 QUIET_SECONDS = 2.0
 """How long the bus's consumer queue stays empty before a drain ends."""
 DELIVERY_TIMEOUT_SECONDS = 120.0

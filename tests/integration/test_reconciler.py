@@ -12,6 +12,7 @@ import pytest
 
 from local import cli
 from local.reconciling import (
+    REWARD,
     drain_bus,
     identity,
     per_change,
@@ -109,8 +110,7 @@ def test_a_subscription_deleted_behind_the_bridges_back_is_detected_and_repaired
     assert set(repaired.events) == set(ours.events)
     # Signed with the current signing secret: the receiver takes its deliveries again.
     drain_bus(stack)
-    reward = {"amount": "1.00", "currency": "USD"}
-    campaign = api.create_campaign(name="After the repair", reward=reward)
+    campaign = api.create_campaign(name="After the repair", reward=REWARD)
     created = [e["detail"] for e in drain_bus(stack) if e["detail-type"] == "campaign_created"]
     assert [(e["data"]["id"], "reconciled_at" in e) for e in created] == [(campaign.id, False)]
     assert stack.reconcile()["subscription"] == "healthy"
@@ -125,7 +125,7 @@ def test_p4f_bridge_reconcile_runs_once_against_the_running_stack_and_says_what_
 ) -> None:
     drain_bus(stack)
     admin.arm_fault(drop_deliveries=True)
-    campaign = api.create_campaign(name="For the CLI", reward={"amount": "1.00", "currency": "USD"})
+    campaign = api.create_campaign(name="For the CLI", reward=REWARD)
     admin.clear_faults()
 
     status = cli.main(["reconcile", "--log-dir", str(stack.log_dir)])

@@ -25,7 +25,7 @@ from local.sandbox import SandboxAdmin, running_sandbox
 from local.template import Template
 from p4f.budget import Priority, TenantBudget
 from p4f.changes import Change
-from p4f.client import Pay4FeedbackClient
+from p4f.client import MoneyFields, Pay4FeedbackClient
 from p4f.dedupe import ClaimOutcome, DeliveryLedger
 from p4f.fanout import FanOut
 from p4f.forwarding import forward_batch
@@ -37,7 +37,7 @@ from p4f.subscriptions import Subscription, SubscriptionManager
 KEY = "p4f_test_reconciler_runs"
 RECEIVER_URL = "http://127.0.0.1:9/receiver"
 EVENTS = tuple(str(t) for t in EventType)
-REWARD = {"amount": "3.00", "currency": "USD"}
+REWARD: MoneyFields = {"amount": "3.00", "currency": "USD"}
 
 
 @dataclass
@@ -68,7 +68,8 @@ def make_world(sandbox_url: str, *, repair: bool = False, budget: Any = None) ->
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     for logical_id in ("IdempotencyTable", "ReconcilerStateTable"):
         dynamodb.create_table(**template.table_definition(logical_id, logical_id))
-    events, sqs = (boto3.client(s, region_name="us-east-1") for s in ("events", "sqs"))
+    events = boto3.client("events", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
     events.create_event_bus(Name="bus")
     queue = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
     events.put_rule(Name="tap", EventBusName="bus", EventPattern='{"source": ["pay4feedback"]}')

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from local.sandbox import SandboxAdmin, SandboxAdminError, running_sandbox
-from p4f.client import Pay4FeedbackClient
+from p4f.client import MoneyFields, Pay4FeedbackClient
 from p4f.models import EventType
 
 KEY = "p4f_test_sandbox_drops"
-REWARD = {"amount": "1.00", "currency": "USD"}
+REWARD: MoneyFields = {"amount": "1.00", "currency": "USD"}
 
 
 @pytest.fixture

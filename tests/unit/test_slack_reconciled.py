@@ -25,7 +25,7 @@ def forwarder() -> SlackForwarder:
     return SlackForwarder(
         SlackSecret("arn:aws:secretsmanager:us-east-1:123456789012:secret:slack"),
         httpx.Client(transport=httpx.MockTransport(never_called)),
-        DeliveryLedger("unused", object()),  # type: ignore[arg-type] (never used)
+        DeliveryLedger("unused", object()),  # type: ignore[arg-type]  # never used
         reconciled_max_age=timedelta(minutes=60),
         now=lambda: NOW,
     )
