@@ -34,7 +34,11 @@ def reconciler_run(campaigns: int = 5, responses_each: int = 100) -> list[Row]:
     ):
         stack.admin().set_rate_limit(6_000, 60)
         result = dropped_stretch(
-            stack, campaigns=campaigns, responses_each=responses_each, say=lambda _: None
+            stack,
+            campaigns=campaigns,
+            responses_each=responses_each,
+            say=lambda _: None,
+            requests_per_minute=6_000,
         )
     resources = campaigns + campaigns * responses_each
     subject = f"{resources} resources, every webhook dropped"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from p4f.changes import change_of
 from p4f.client import Pay4FeedbackClient
 from p4f.models import EventType, WebhookEvent
+from p4f.ratelimit import SlidingWindowLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -141,14 +142,21 @@ class Stretch:
 
 
 def dropped_stretch(
-    stack: RunningStack, *, campaigns: int, responses_each: int, say: Callable[[str], None]
+    stack: RunningStack,
+    *,
+    campaigns: int,
+    responses_each: int,
+    say: Callable[[str], None],
+    requests_per_minute: int = 60,
 ) -> Stretch:
     """Drop the webhooks while campaigns live, run the reconciler, release the webhooks,
-    run it again; what reached the bus, per change."""
+    run it again; what reached the bus, per change. `requests_per_minute`: the pace of the
+    scenario's own API calls (the sandbox's limit must allow it)."""
     result = Stretch()
     admin = stack.admin()
     try:
-        with Pay4FeedbackClient(stack.urls.sandbox, api_key=stack.api_key) as api:
+        pace = SlidingWindowLimiter(requests_per_minute, 60.0)
+        with Pay4FeedbackClient(stack.urls.sandbox, api_key=stack.api_key, budget=pace) as api:
             drain_bus(stack)
             before = {e.id for e in admin.events()}
             admin.arm_fault(drop_deliveries=True)
