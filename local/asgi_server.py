@@ -13,13 +13,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import uvicorn
 
-if TYPE_CHECKING:
-    from types import TracebackType
+from local.lifecycle import Started
 
+if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -29,7 +29,7 @@ class ServerError(RuntimeError):
     """A local server did not start, or did not stop."""
 
 
-class ThreadedAsgiServer:
+class ThreadedAsgiServer(Started):
     """`app` listening on `host`:`port` (0: a free port) while started."""
 
     def __init__(
@@ -96,15 +96,3 @@ class ThreadedAsgiServer:
         self._socket.close()
         if self._thread.is_alive():
             raise ServerError(f"the {self.name} at {self.url} did not stop")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

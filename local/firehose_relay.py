@@ -22,15 +22,15 @@ import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.input_transformer import TransformError
+from local.lifecycle import Started
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from types import TracebackType
 
     from local.cloudformation import FirehoseTarget
 
@@ -50,7 +50,7 @@ class RelayError(RuntimeError):
     """The relay did not go idle, or stop, in time."""
 
 
-class FirehoseRelay:
+class FirehoseRelay(Started):
     """Hands every Firehose target's events to its stream, while started."""
 
     def __init__(
@@ -84,18 +84,6 @@ class FirehoseRelay:
             self._thread.join(timeout=30)
         if self._thread.is_alive():
             raise RelayError("the Firehose relay did not stop")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def wait_until_idle(self, timeout: float = 10.0) -> None:
         """Return once no stand-in queue holds an event (every one went to Firehose, or to

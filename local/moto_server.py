@@ -14,16 +14,14 @@ import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any
 
 import boto3
 import httpx
 
 from local.lambda_events import REGION
+from local.lifecycle import Started
 from local.processes import wait_or_kill
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 STARTUP_TIMEOUT_SECONDS = 20.0
 
@@ -57,7 +55,7 @@ def moto_client(url: str, service_name: str) -> Any:
     )
 
 
-class MotoServer:
+class MotoServer(Started):
     """A moto_server process while started."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
@@ -110,15 +108,3 @@ class MotoServer:
         self._process.terminate()
         wait_or_kill(self._process, timeout=5)
         self._process = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -38,15 +38,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record_from_message
+from local.lifecycle import Started
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
-    from types import TracebackType
 
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -100,7 +100,7 @@ class Invocation:
     """Why the whole batch failed (the handler raised, timed out, answered nonsense)."""
 
 
-class SqsPoller:
+class SqsPoller(Started):
     """Feeds one queue's messages to one handler, like a Lambda event source mapping."""
 
     def __init__(
@@ -175,18 +175,6 @@ class SqsPoller:
                 thread.join(self._wait_seconds + self._function_timeout + 5)
         if any(thread.is_alive() for thread in self._threads):
             raise PollerError(f"the pollers of {self._queue_url} did not stop")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def wait_until_idle(self, timeout: float, *, poll_interval: float = 0.05) -> None:
         """Return once the queue holds no message (visible, in flight or delayed) and no

@@ -573,9 +573,7 @@ def _deploy(
     }
     template = Template.load()
     function_urls = {
-        logical_id: f"http://127.0.0.1:{free_port()}/"
-        for logical_id, resource in template.body["Resources"].items()
-        if "FunctionUrlConfig" in resource.get("Properties", {})
+        logical_id: f"http://127.0.0.1:{free_port()}/" for logical_id in template.url_functions()
     }
     return LocalDeployer(
         template,

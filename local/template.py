@@ -57,6 +57,14 @@ class Template:
         properties: dict[str, Any] = self.resource(logical_id).get("Properties", {})
         return properties
 
+    def url_functions(self) -> list[str]:
+        """The logical ids of the functions with a function URL."""
+        return [
+            logical_id
+            for logical_id, resource in self.body["Resources"].items()
+            if "FunctionUrlConfig" in resource.get("Properties", {})
+        ]
+
     def table_definition(self, logical_id: str, table_name: str) -> dict[str, Any]:
         """CreateTable arguments for a DynamoDB table of the template, under `table_name`."""
         properties = self.properties(logical_id)

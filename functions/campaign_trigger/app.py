@@ -26,11 +26,11 @@ from trigger_http import TriggerEndpoint, rejection
 from trigger_ledger import TriggerLedger
 from trigger_queue import TriggerQueue
 
-from p4f.budget import BudgetMetrics, Priority, TenantBudget
-from p4f.client import Pay4FeedbackClient
+from p4f.api import budgeted_client
+from p4f.budget import Priority
 from p4f.deferral import Deferral
 from p4f.function_url import BadRequestEncodingError, HttpRequest
-from p4f.secrets import ApiKeySecret, TriggerToken, secretsmanager_client
+from p4f.secrets import TriggerToken, secretsmanager_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -45,16 +45,7 @@ tracer = Tracer()
 settings = Settings.from_env(os.environ)
 _secretsmanager = secretsmanager_client()
 _dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
-client = Pay4FeedbackClient(
-    settings.base_url,
-    key_provider=ApiKeySecret(settings.api_key_secret_arn, boto3_client=_secretsmanager),
-    timeout=settings.api_timeout_seconds,
-    budget=TenantBudget.from_settings(
-        settings.budget,
-        _dynamodb,
-        observer=BudgetMetrics(settings.budget.function_name),
-    ),
-)
+client = budgeted_client(settings.api, _dynamodb, secretsmanager=_secretsmanager)
 trigger = CampaignTrigger(client, TriggerLedger(settings.table_name, _dynamodb))
 endpoint = TriggerEndpoint(
     trigger, TriggerToken(settings.token_secret_arn, boto3_client=_secretsmanager)

@@ -29,8 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from trigger_ledger import ClaimLostError, ClaimOutcome
 
 from p4f import settings as env_readers
-from p4f.budget import BudgetExhaustedError, BudgetSettings, BudgetUnavailableError
-from p4f.client import DEFAULT_BASE_URL
+from p4f.api import ApiSettings
+from p4f.budget import BudgetExhaustedError, BudgetUnavailableError
 from p4f.errors import (
     AuthenticationError,
     ConflictError,
@@ -61,26 +61,19 @@ BUSY_RETRY_SECONDS = 5
 @dataclass(frozen=True)
 class Settings:
     token_secret_arn: str
-    api_key_secret_arn: str
-    base_url: str
+    api: ApiSettings
     table_name: str
     event_bus_name: str
     queue_url: str
-    api_timeout_seconds: int
-    budget: BudgetSettings
-    """The tenant-wide API budget this function shares with the bridge's others."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
             token_secret_arn=env_readers.required(env, "TRIGGER_TOKEN_SECRET_ARN"),
-            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
-            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
+            api=ApiSettings.from_env(env),
             table_name=env_readers.required(env, "TRIGGER_TABLE"),
             event_bus_name=env_readers.required(env, "EVENT_BUS_NAME"),
             queue_url=env_readers.required(env, "TRIGGER_QUEUE_URL"),
-            api_timeout_seconds=env_readers.integer(env, "P4F_TIMEOUT_SECONDS", 10, minimum=1),
-            budget=BudgetSettings.from_env(env),
         )
 
 

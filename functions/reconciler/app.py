@@ -23,14 +23,13 @@ from reconcile import Reconciler, RunReport, SubscriptionCheck, SubscriptionStat
 from reconciler_state import StateFeed, StateStore
 
 from p4f import settings as env_readers
-from p4f.budget import BudgetMetrics, BudgetSettings, TenantBudget
+from p4f.api import ApiSettings, budgeted_client, tenant_budget
 from p4f.changes import utc_time
-from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
 from p4f.dedupe import DeliveryLedger
 from p4f.fanout import FanOut
 from p4f.forwarding import forward_batch
 from p4f.publish_once import OncePublisher
-from p4f.secrets import ApiKeySecret, SigningSecrets
+from p4f.secrets import SigningSecrets
 from p4f.subscriptions import Subscription, SubscriptionManager
 
 if TYPE_CHECKING:
@@ -44,8 +43,7 @@ _ANSWER_MARGIN_SECONDS = 20
 
 @dataclass(frozen=True)
 class Settings:
-    api_key_secret_arn: str
-    base_url: str
+    api: ApiSettings
     state_table: str
     idempotency_table: str
     event_bus_name: str | None
@@ -54,13 +52,11 @@ class Settings:
     webhook_events: tuple[str, ...]
     webhook_secret_arn: str
     repair_subscription: bool
-    budget: BudgetSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
-            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
-            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
+            api=ApiSettings.from_env(env),
             state_table=env_readers.required(env, "RECONCILER_STATE_TABLE"),
             idempotency_table=env_readers.required(env, "IDEMPOTENCY_TABLE"),
             event_bus_name=env_readers.optional(env, "EVENT_BUS_NAME"),
@@ -71,7 +67,6 @@ class Settings:
             ),
             webhook_secret_arn=env_readers.required(env, "WEBHOOK_SECRET_ARN"),
             repair_subscription=env_readers.optional(env, "REPAIR_SUBSCRIPTION") == "true",
-            budget=BudgetSettings.from_env(env),
         )
 
 
@@ -81,12 +76,10 @@ tracer = Tracer()
 
 settings = Settings.from_env(os.environ)
 _dynamodb = boto3.client("dynamodb")
-budget = TenantBudget.from_settings(
-    settings.budget, _dynamodb, observer=BudgetMetrics(settings.budget.function_name)
-)
-client = Pay4FeedbackClient(
-    settings.base_url, key_provider=ApiKeySecret(settings.api_key_secret_arn), budget=budget
-)
+# A background caller of the API budget (reconcile.Reconciler asks for that priority); its
+# slots counted for the run's report.
+budget = tenant_budget(settings.api, _dynamodb)
+client = budgeted_client(settings.api, _dynamodb, budget=budget)
 store = StateStore(settings.state_table, _dynamodb)
 signing_secrets = SigningSecrets(settings.webhook_secret_arn)
 reconciler = Reconciler(

@@ -29,11 +29,10 @@ from review_slack import ReviewSlack, ReviewSlackSecret
 from reviewer import DecisionEvents, Fate, RewardReviewer, Settings
 
 from p4f import __version__
-from p4f.budget import BudgetMetrics, TenantBudget
-from p4f.client import Pay4FeedbackClient
+from p4f.api import budgeted_client
 from p4f.deferral import Deferral
 from p4f.reviews import ReviewOutcome
-from p4f.secrets import ApiKeySecret, secretsmanager_client
+from p4f.secrets import secretsmanager_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -50,13 +49,7 @@ _dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
 _sqs = boto3.client("sqs", config=AWS_CONFIG)
 _secretsmanager = secretsmanager_client()
 _parameters = SSMProvider(boto3_client=boto3.client("ssm", config=AWS_CONFIG))
-client = Pay4FeedbackClient(
-    settings.base_url,
-    key_provider=ApiKeySecret(settings.api_key_secret_arn, boto3_client=_secretsmanager),
-    budget=TenantBudget.from_settings(
-        settings.budget, _dynamodb, observer=BudgetMetrics(settings.budget.function_name)
-    ),
-)
+client = budgeted_client(settings.api, _dynamodb, secretsmanager=_secretsmanager)
 slack = ReviewSlack(
     ReviewSlackSecret(settings.slack_secret_arn, boto3_client=_secretsmanager)
     if settings.slack_secret_arn

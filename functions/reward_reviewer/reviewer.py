@@ -46,8 +46,8 @@ from review_policy import InvalidPolicyError, Judgement, judge
 from review_slack import ReviewSlackError, SlackBusyError
 
 from p4f import settings as env_readers
-from p4f.budget import BudgetSettings, BudgetUnavailableError, Priority
-from p4f.client import DEFAULT_BASE_URL
+from p4f.api import ApiSettings
+from p4f.budget import BudgetUnavailableError, Priority
 from p4f.errors import Pay4FeedbackError, RateLimitError, ResponseAlreadyReviewedError
 from p4f.models import Response, ResponseStatus
 from p4f.reviews import (
@@ -92,9 +92,7 @@ class Settings:
     event_bus_name: str
     queue_urls: tuple[str, ...]
     """The review queue and the decision queue (a deferred record goes back to its own)."""
-    api_key_secret_arn: str
-    base_url: str
-    budget: BudgetSettings
+    api: ApiSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -119,9 +117,7 @@ class Settings:
                 env_readers.required(env, "REVIEW_QUEUE_URL"),
                 env_readers.required(env, "DECISION_QUEUE_URL"),
             ),
-            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
-            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
-            budget=BudgetSettings.from_env(env),
+            api=ApiSettings.from_env(env),
         )
 
 

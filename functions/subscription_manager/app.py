@@ -15,10 +15,9 @@ import httpx
 from aws_lambda_powertools import Logger, Tracer
 
 from p4f import settings as env_readers
-from p4f.budget import BudgetMetrics, BudgetSettings, TenantBudget
-from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
+from p4f.api import ApiSettings, budgeted_client
 from p4f.custom_resource import serve
-from p4f.secrets import ApiKeySecret, SigningSecrets
+from p4f.secrets import SigningSecrets
 from p4f.subscriptions import NOT_CREATED_PREFIX, SubscriptionManager
 
 if TYPE_CHECKING:
@@ -32,18 +31,14 @@ _ANSWER_MARGIN_SECONDS = 5
 
 @dataclass(frozen=True)
 class Settings:
-    api_key_secret_arn: str
+    api: ApiSettings
     webhook_secret_arn: str
-    base_url: str
-    budget: BudgetSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
-            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
+            api=ApiSettings.from_env(env),
             webhook_secret_arn=env_readers.required(env, "WEBHOOK_SECRET_ARN"),
-            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
-            budget=BudgetSettings.from_env(env),
         )
 
 
@@ -53,15 +48,7 @@ tracer = Tracer()
 settings = Settings.from_env(os.environ)
 signing_secrets = SigningSecrets(settings.webhook_secret_arn)
 # An interactive caller of the API budget: a deploy waits for it.
-client = Pay4FeedbackClient(
-    settings.base_url,
-    key_provider=ApiKeySecret(settings.api_key_secret_arn),
-    budget=TenantBudget.from_settings(
-        settings.budget,
-        boto3.client("dynamodb"),
-        observer=BudgetMetrics(settings.budget.function_name),
-    ),
-)
+client = budgeted_client(settings.api, boto3.client("dynamodb"))
 # The newest signing secret comes first in the secret (see README, rotation).
 manager = SubscriptionManager(client, signing_secret=lambda: signing_secrets.refresh()[0])
 cloudformation = httpx.Client(timeout=10)

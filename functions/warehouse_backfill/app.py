@@ -16,11 +16,9 @@ from aws_lambda_powertools import Logger, Tracer
 from backfill_resource import PHYSICAL_ID, BackfillResource
 
 from p4f import settings as env_readers
+from p4f.api import ApiSettings, budgeted_client
 from p4f.backfill import Backfill
-from p4f.budget import BudgetMetrics, BudgetSettings, TenantBudget
-from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
 from p4f.custom_resource import serve
-from p4f.secrets import ApiKeySecret
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,18 +31,14 @@ _ANSWER_MARGIN_SECONDS = 20
 
 @dataclass(frozen=True)
 class Settings:
-    api_key_secret_arn: str
-    base_url: str
+    api: ApiSettings
     bus_name: str
-    budget: BudgetSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
-            api_key_secret_arn=env_readers.required(env, "P4F_API_KEY_SECRET_ARN"),
-            base_url=env_readers.optional(env, "P4F_BASE_URL") or DEFAULT_BASE_URL,
+            api=ApiSettings.from_env(env),
             bus_name=env_readers.required(env, "EVENT_BUS_NAME"),
-            budget=BudgetSettings.from_env(env),
         )
 
 
@@ -53,15 +47,7 @@ tracer = Tracer()
 
 settings = Settings.from_env(os.environ)
 # A background caller of the API budget (p4f.backfill asks for that priority).
-client = Pay4FeedbackClient(
-    settings.base_url,
-    key_provider=ApiKeySecret(settings.api_key_secret_arn),
-    budget=TenantBudget.from_settings(
-        settings.budget,
-        boto3.client("dynamodb"),
-        observer=BudgetMetrics(settings.budget.function_name),
-    ),
-)
+client = budgeted_client(settings.api, boto3.client("dynamodb"))
 resource = BackfillResource(Backfill(client, boto3.client("events"), settings.bus_name))
 cloudformation = httpx.Client(timeout=10)
 

@@ -60,9 +60,10 @@ def test_the_demo_plays_the_scenario_and_every_event_arrives_once(
     for where in ("on the bus", "in Slack", "in Segment", "in the mirror"):
         line = next(line for line in shown.splitlines() if line.strip().startswith(where))
         assert "0 lost, 0 duplicated" in line
-    # The report from the warehouse mirror: three responses, two approved of three decided.
+    # The report from the warehouse mirror: four responses (scored 91, 12, 96, 67), two
+    # approved of the three decided (one waits: the daily cap held it).
     report = shown.split("From the warehouse mirror: Approval rate", 1)[1].splitlines()
-    assert report[3].split()[-5:] == ["3", "2", "1", "66.7", "58.7"]
+    assert report[3].split()[-5:] == ["4", "2", "1", "66.7", "66.5"]
     assert "10.0000" in shown.split("From the warehouse mirror: Reward spend", 1)[1]
     assert {p.name for p in tmp_path.glob("*.log")} >= {
         "p4f-local-WebhookReceiverFunction.log",

@@ -117,8 +117,8 @@ def test_the_settings_read_the_shared_budget() -> None:
         "AWS_LAMBDA_FUNCTION_NAME": "p4f-campaign-trigger",
     }
     settings = Settings.from_env(env)
-    assert settings.base_url == "https://app.pay4feedback.com"
-    assert settings.budget == BudgetSettings(
+    assert settings.api.base_url == "https://app.pay4feedback.com"
+    assert settings.api.budget == BudgetSettings(
         table_name="budget",
         requests_per_minute=55,
         interactive_reserve_percent=25,
