@@ -1,7 +1,7 @@
-"""Figure (8): the reconciler after a dropped stretch of 500 responses, on the local stack.
+"""Figure (8): the reconciler after a dropped stretch of 200 responses, on the local stack.
 
 Every webhook is dropped (the sandbox's drop_deliveries fault) while campaigns are launched
-and 500 responses are submitted, most scored, half reviewed, the last campaign paused; then
+and 200 responses are submitted, most scored, half reviewed, the last campaign paused; then
 one reconciler run, the dropped webhooks released late, and a second run
 (local.reconciling.dropped_stretch). Counted on the bus's consumer queue, per change
 identity: the changes recovered of those the API still shows, the duplicates, and the API
@@ -27,7 +27,7 @@ PARAMETERS = {
 """The reconciler alone; the budget out of the way (the sandbox's limit is raised to match)."""
 
 
-def reconciler_run(campaigns: int = 5, responses_each: int = 100) -> list[Row]:
+def reconciler_run(campaigns: int = 5, responses_each: int = 40) -> list[Row]:
     with (
         tempfile.TemporaryDirectory(prefix="p4f-bench-reconciler-") as log_dir,
         LocalStack(log_dir=Path(log_dir), parameters=PARAMETERS, webhook_retry_base=0.2) as stack,

@@ -135,3 +135,12 @@ def test_giving_back_leaves_a_change_another_event_holds(ledger: DeliveryLedger)
     assert ledger.claim("evt_webhook", 5, change).outcome is ClaimOutcome.NEW
     ledger.release(change.event_id, [], change)  # an event that never held the change
     assert ledger.claim(change.event_id, 5, change).outcome is ClaimOutcome.DUPLICATE
+
+
+def test_two_webhooks_of_one_change_are_two_events_but_the_reconcilers_is_a_duplicate(
+    ledger: DeliveryLedger,
+) -> None:
+    change = Change("c1", "campaign_updated", AT)  # two edits in one second
+    assert ledger.claim("evt_first_edit", 5, change).outcome is ClaimOutcome.NEW
+    assert ledger.claim("evt_second_edit", 5, change).outcome is ClaimOutcome.NEW
+    assert ledger.claim(change.event_id, 5, change).outcome is ClaimOutcome.DUPLICATE

@@ -19,9 +19,9 @@ deliver at least once, so the Slack forwarder claims each id before posting it.
 An event about a state change (p4f.changes: a campaign's or response's) also claims the
 change's identity, in the same table and the same round trip: its first claim is a
 transaction of two puts, the event's item (only if the id is unknown) and the change's item
-{id: change#..., event_id} (only if the change is unknown or this event's). A webhook and
-the reconciler's event for one change have different ids but one change item: whichever
-comes second is a duplicate. Any later claim of an id known already (a redelivery, a crash's
+{id: change#..., event_id} (only if the change is unknown or this event's; a webhook's also
+if another webhook's). A webhook and the reconciler's event for one change have different
+ids but one change item: whichever comes second is a duplicate. Any later claim of an id known already (a redelivery, a crash's
 retry) is the update above, as the change is this event's by then. Releasing an event that
 no target took deletes its change item too, so that the other path may bring the change.
 
@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from p4f.changes import RECONCILED_ID_PREFIX
 from p4f.retries import RetryPolicy
 
 if TYPE_CHECKING:
@@ -148,8 +149,7 @@ class DeliveryLedger:
                                 "change": {"S": change.identity},
                                 "expires_at": expires,
                             },
-                            "ConditionExpression": "attribute_not_exists(id) OR event_id = :event",
-                            "ExpressionAttributeValues": {":event": {"S": event_id}},
+                            **_change_condition(event_id, change),
                         }
                     },
                 ]
@@ -293,6 +293,27 @@ class DeliveryLedger:
             TableName=self._table, Key={"id": {"S": event_id}}, ConsistentRead=True
         )
         return dict(answer.get("Item", {}))
+
+
+def _change_condition(event_id: str, change: Change) -> dict[str, Any]:
+    """When an event may take a change's item: when nobody has it, or it has it already; a
+    webhook also when another webhook has it (two deliveries of distinct ids are two events,
+    as before changes were claimed: two edits in one second), never from the reconciler."""
+    if event_id == change.event_id:  # the reconciler's event for the change
+        return {
+            "ConditionExpression": "attribute_not_exists(id) OR event_id = :event",
+            "ExpressionAttributeValues": {":event": {"S": event_id}},
+        }
+    return {
+        "ConditionExpression": (
+            "attribute_not_exists(id) OR event_id = :event"
+            " OR NOT begins_with(event_id, :reconciled)"
+        ),
+        "ExpressionAttributeValues": {
+            ":event": {"S": event_id},
+            ":reconciled": {"S": RECONCILED_ID_PREFIX},
+        },
+    }
 
 
 def _done(item: Mapping[str, Any]) -> frozenset[str]:
