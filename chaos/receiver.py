@@ -3,9 +3,10 @@
 For each choice of targets (the bus and the queue; the bus alone; the queue alone), a
 clean delivery in a cold container shows the receiver's AWS calls: its steps (with both
 targets: the secret's read, the claim (of the event and of its state change: one
-transaction), PutEvents, the record of the bus, SendMessage, the completion). Then, for every step and every fault of `local.aws_faults` (throttle,
-time-out, answer lost, killed before the call), and for the 2xx lost on its way back to
-the sender (killed after the last call), `events` events are delivered: the first delivery
+transaction), PutEvents, the record of the bus, SendMessage, the completion). Then, for
+every step and every fault of `local.aws_faults` (throttle, time-out, answer lost, killed
+before the call), and for the 2xx lost on its way back to the sender (killed after the
+last call), `events` events are delivered: the first delivery
 of each meets the fault (in a cold container when the fault is the secret's), and the
 sender delivers it again, with a new signature and the same body, until it gets a 2xx;
 between two deliveries more time passes than any claim lasts, as Pay4Feedback's backoff

@@ -21,8 +21,9 @@ change's identity, in the same table and the same round trip: its first claim is
 transaction of two puts, the event's item (only if the id is unknown) and the change's item
 {id: change#..., event_id} (only if the change is unknown or this event's; a webhook's also
 if another webhook's). A webhook and the reconciler's event for one change have different
-ids but one change item: whichever comes second is a duplicate. Any later claim of an id known already (a redelivery, a crash's
-retry) is the update above, as the change is this event's by then. Releasing an event that
+ids but one change item: whichever comes second is a duplicate. Any later claim of an id
+known already (a redelivery, a crash's retry) is the update above, as the change is this
+event's by then. Releasing an event that
 no target took deletes its change item too, so that the other path may bring the change.
 
 A delivery that finds the id IN_PROGRESS is "busy" (the receiver answers 409, the Slack
