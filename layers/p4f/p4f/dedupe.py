@@ -124,6 +124,7 @@ class DeliveryLedger:
         """The first claim of an event about a change: one transaction for both items; None
         when the event's id is known already (then the change is this event's, or nobody's)."""
         expires = {"N": str(math.ceil(now) + self._ttl)}
+        condition, values = _change_condition(event_id, change)
         try:
             self._dynamodb.transact_write_items(
                 TransactItems=[
@@ -150,7 +151,8 @@ class DeliveryLedger:
                                 "change": {"S": change.identity},
                                 "expires_at": expires,
                             },
-                            **_change_condition(event_id, change),
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeValues": values,
                         }
                     },
                 ]
@@ -296,25 +298,18 @@ class DeliveryLedger:
         return dict(answer.get("Item", {}))
 
 
-def _change_condition(event_id: str, change: Change) -> dict[str, Any]:
+def _change_condition(
+    event_id: str, change: Change
+) -> tuple[str, dict[str, AttributeValueTypeDef]]:
     """When an event may take a change's item: when nobody has it, or it has it already; a
     webhook also when another webhook has it (two deliveries of distinct ids are two events,
     as before changes were claimed: two edits in one second), never from the reconciler."""
+    mine = "attribute_not_exists(id) OR event_id = :event"
+    values: dict[str, AttributeValueTypeDef] = {":event": {"S": event_id}}
     if event_id == change.event_id:  # the reconciler's event for the change
-        return {
-            "ConditionExpression": "attribute_not_exists(id) OR event_id = :event",
-            "ExpressionAttributeValues": {":event": {"S": event_id}},
-        }
-    return {
-        "ConditionExpression": (
-            "attribute_not_exists(id) OR event_id = :event"
-            " OR NOT begins_with(event_id, :reconciled)"
-        ),
-        "ExpressionAttributeValues": {
-            ":event": {"S": event_id},
-            ":reconciled": {"S": RECONCILED_ID_PREFIX},
-        },
-    }
+        return mine, values
+    values[":reconciled"] = {"S": RECONCILED_ID_PREFIX}
+    return f"{mine} OR NOT begins_with(event_id, :reconciled)", values
 
 
 def _done(item: Mapping[str, Any]) -> frozenset[str]:
