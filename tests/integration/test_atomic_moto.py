@@ -4,7 +4,6 @@ transactions that claim one state change for different events (p4f.dedupe), exac
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -63,12 +62,12 @@ def claim(dynamodb: DynamoDBClient, key: str, start: Barrier) -> bool:
 
 
 def claim_change(dynamodb: DynamoDBClient, key: str, start: Barrier) -> bool:
-    """Claim the change `key` names for an event of its own, as the receiver and the
-    reconciler do (a transaction of the event's item and the change's)."""
+    """Claim the change `key` names as the reconciler does (a transaction of the event's
+    item and the change's), as several runs at once would."""
     change = Change(key, "reward_approved", datetime(2026, 4, 19, tzinfo=UTC))
     ledger = DeliveryLedger(TABLE, dynamodb)
     start.wait()
-    return ledger.claim(f"evt_{uuid.uuid4().hex}", 5, change).outcome is ClaimOutcome.NEW
+    return ledger.claim(change.event_id, 5, change).outcome is ClaimOutcome.NEW
 
 
 type Contender = Callable[[DynamoDBClient, str, Barrier], bool]
