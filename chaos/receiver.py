@@ -2,10 +2,11 @@
 
 For each choice of targets (the bus and the queue; the bus alone; the queue alone), a
 clean delivery in a cold container shows the receiver's AWS calls: its steps (with both
-targets: the secret's read, the claim, PutEvents, the record of the bus, SendMessage, the
-completion). Then, for every step and every fault of `local.aws_faults` (throttle,
-time-out, answer lost, killed before the call), and for the 2xx lost on its way back to
-the sender (killed after the last call), `events` events are delivered: the first delivery
+targets: the secret's read, the claim (of the event and of its state change: one
+transaction), PutEvents, the record of the bus, SendMessage, the completion). Then, for
+every step and every fault of `local.aws_faults` (throttle, time-out, answer lost, killed
+before the call), and for the 2xx lost on its way back to the sender (killed after the
+last call), `events` events are delivered: the first delivery
 of each meets the fault (in a cold container when the fault is the secret's), and the
 sender delivers it again, with a new signature and the same body, until it gets a 2xx;
 between two deliveries more time passes than any claim lasts, as Pay4Feedback's backoff
@@ -131,7 +132,7 @@ class _Bridge:
     def cold_start(self) -> ModuleType:
         with environment(self.env):
             self.app = load("webhook_receiver")
-        self.app.receiver._ledger._clock = lambda: time.time() + self.offset
+        self.app.receiver._publisher._ledger._clock = lambda: time.time() + self.offset
         return self.app
 
     def steps(self) -> list[Step]:
@@ -235,7 +236,7 @@ def _body(event_id: str, event_type: EventType) -> bytes:
 
 def _step(call: AwsCall) -> Step:
     operation = call.operation.rsplit(".", 1)[1]
-    label = "secret" if operation == "GetSecretValue" else operation
+    label = {"GetSecretValue": "secret", "TransactWriteItems": "claim"}.get(operation, operation)
     if operation == "UpdateItem":
         body = call.body.decode()
         label = (

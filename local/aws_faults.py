@@ -67,6 +67,7 @@ FUNCTION_OPERATIONS = frozenset(
     {
         "GetSecretValue",
         "UpdateItem",
+        "TransactWriteItems",
         "PutItem",
         "GetItem",
         "DeleteItem",

@@ -10,6 +10,7 @@ p4f-bridge verify --secret S --header H --body-file F
 p4f-bridge query "SQL" [--files DIR]  query the warehouse mirror (of the running local stack,
                                       or files synced from a deployed one) with DuckDB
 p4f-bridge backfill --stack NAME      fill a deployed stack's warehouse mirror with snapshots
+p4f-bridge reconcile                  one reconciler run against `p4f-bridge local up`
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -76,12 +77,25 @@ def _until_interrupted() -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
+    from local.reconciling import dropped_stretch
     from local.scenario import DEMO_PARAMETERS, play
     from local.stack import LocalStack
 
+    def say(line: str) -> None:
+        print(line, flush=True)
+
     print("Starting the bridge on this machine:", flush=True)
     with LocalStack(log_dir=args.log_dir, progress=_progress, parameters=DEMO_PARAMETERS) as stack:
-        ok = play(stack, lambda line: print(line, flush=True))
+        ok = play(stack, say)
+        say("\nA dropped stretch: webhooks lost, then the reconciler (p4f-bridge reconcile)")
+        # Each response reviewed before the run: the reward reviewer has nothing to decide.
+        stretch = dropped_stretch(stack, campaigns=1, responses_each=2, say=say)
+        say(
+            "Every change on the bus exactly once."
+            if stretch.ok
+            else f"NOT exactly once: {stretch}"
+        )
+        ok = ok and stretch.ok
         if args.keep_running:
             _show_access(stack)
             _until_interrupted()
@@ -197,6 +211,43 @@ def backfill(args: argparse.Namespace) -> int:
     return 0 if done.complete else 1
 
 
+def reconcile(args: argparse.Namespace) -> int:
+    from local.stack import RECONCILER, LocalStackError, invoke_running, reconcile_event
+
+    try:
+        report = invoke_running(args.log_dir, RECONCILER, reconcile_event())
+    except LocalStackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in describe_run(report):
+        print(line)
+    return 1 if report["failed"] or report["stopped"] else 0
+
+
+def describe_run(report: dict[str, Any]) -> list[str]:
+    """A reconciler run's report (functions/reconciler), in lines."""
+    listed = ", ".join(f"{count} {kind}" for kind, count in report["listed"].items())
+    missing = report["missing"]
+    lines = [
+        f"Listed {listed or 'nothing'} ({report['api_calls']} API calls).",
+        f"{missing} change{'' if missing == 1 else 's'} the bridge had not seen: "
+        f"{report['published']} published, {report['duplicates']} already brought by a "
+        f"webhook, {report['busy'] + report['failed']} left for the next run.",
+        *(f"  {change}" for change in report["changes"]),
+        "Horizon (the oldest row each list shows): "
+        + ", ".join(f"{kind} {at or '-'}" for kind, at in report["horizon"].items()),
+        f"Webhook subscription: {report['subscription']}"
+        + (f" (new id {report['repaired_webhook_id']})" if report["repaired_webhook_id"] else ""),
+    ]
+    if report["may_have_missed"]:
+        lines.append(
+            f"May have missed changes beyond the reach of: {', '.join(report['may_have_missed'])}"
+        )
+    if report["stopped"]:
+        lines.append(f"Stopped early: {report['stopped']}")
+    return lines
+
+
 def _parameter(text: str) -> tuple[str, str]:
     name, equals, value = text.partition("=")
     if not equals or not name.strip():
@@ -308,6 +359,20 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--stack", required=True, help="the deployed stack's name")
     fill.add_argument("--region", help="its region (default: your AWS configuration's)")
     fill.set_defaults(run=backfill)
+
+    run = commands.add_parser(
+        "reconcile",
+        help="one reconciler run against the running local stack; print what it found",
+        description="Invoke the reconciler once, as its schedule would, against the local "
+        "stack `p4f-bridge local up` runs with --log-dir: it lists the sandbox's campaigns and "
+        "responses, publishes the state changes no webhook brought, checks the webhook "
+        "subscription, and this prints its report. Exit status 1 when some change was left "
+        "for the next run.",
+    )
+    run.add_argument(
+        "--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="the running local stack's logs"
+    )
+    run.set_defaults(run=reconcile)
     return parser
 
 

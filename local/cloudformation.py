@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 _NO_VALUE = object()
 """AWS::NoValue: the property it stands in for is left out."""
 _SKIPPED_TYPES = {
+    "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
     "AWS::CloudWatch::Alarm",
     "AWS::Serverless::LayerVersion",
@@ -363,6 +364,12 @@ class LocalDeployer:
     def _create_rule(
         self, logical_id: str, properties: dict[str, Any], name: str, deployment: Deployment
     ) -> None:
+        if "ScheduleExpression" in properties:
+            # No scheduler here: the local stack invokes a scheduled function when asked
+            # (`p4f-bridge reconcile`).
+            self._ids[logical_id] = name
+            self._attributes[logical_id] = {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}"}
+            return
         events = self._client("events")
         bus = properties.get("EventBusName", "default")
         arn = events.put_rule(

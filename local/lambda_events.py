@@ -156,6 +156,13 @@ def eventbridge_event(
     }
 
 
+def scheduled_event(rule_arn: str, event_time: str) -> dict[str, Any]:
+    """What a schedule's rule sends its target function."""
+    return eventbridge_event(
+        {}, detail_type="Scheduled Event", source="aws.events", event_time=event_time
+    ) | {"resources": [rule_arn]}
+
+
 def custom_resource_request(
     request_type: str,
     properties: Mapping[str, Any],

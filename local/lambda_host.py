@@ -61,9 +61,12 @@ class HostConfig:
 
     @classmethod
     def read(cls, path: Path) -> HostConfig:
-        raw = json.loads(path.read_text())
-        raw["sqs_sources"] = [SqsSourceConfig(**source) for source in raw["sqs_sources"]]
-        return cls(**raw)
+        return cls.from_dict(json.loads(path.read_text()))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> HostConfig:
+        sources = [SqsSourceConfig(**source) for source in raw["sqs_sources"]]
+        return cls(**raw | {"sqs_sources": sources})
 
 
 def load_handler(config: HostConfig) -> Handler:

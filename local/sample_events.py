@@ -25,10 +25,12 @@ from local.lambda_events import (
     custom_resource_request,
     eventbridge_event,
     function_url_event,
+    scheduled_event,
     sqs_event,
     sqs_record,
 )
 from local.template import Template
+from p4f.changes import CHANGE_TIME_FIELDS
 from p4f.envelope import utc_timestamp
 from p4f.fanout import EVENT_SOURCE, ReceivedEvent, eventbridge_entry, sqs_message
 from p4f.models import EventType
@@ -167,6 +169,10 @@ FORWARDER_EVENT_TYPES = {
 """Each forwarder, and the template Parameter whose default says which types it gets."""
 
 
+RECONCILER_STATE_TYPES = sorted(CHANGE_TIME_FIELDS)
+"""The types the reconciler's state rule takes: those with a change identity."""
+
+
 def forwarder_batch(function: str) -> dict[str, Any]:
     """The SQS batch a forwarder gets: one event of each type its rule lets through by
     default (the template's Parameter), as its queue holds them."""
@@ -219,6 +225,20 @@ def samples(timestamp: int) -> dict[str, dict[str, Any]]:
             ]
         ),
         "event_bus/create_campaign.json": create_campaign,
+        "reconciler/schedule.json": scheduled_event(
+            f"arn:aws:events:{REGION}:{ACCOUNT}:rule/p4f-bridge-ReconcilerSchedule",
+            SAMPLE_EVENT["created_at"],
+        ),
+        "reconciler/sqs_batch.json": sqs_event(
+            [
+                forwarder_record(
+                    catalogue_event(t),
+                    queue_arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:reconciler-state",
+                    message_id=t,
+                )
+                for t in RECONCILER_STATE_TYPES
+            ]
+        ),
         "warehouse_backfill/create.json": custom_resource_request(
             "Create",
             {"ServiceToken": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:p4f-bridge-backfill"},

@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -50,7 +50,7 @@ from local.asgi_server import ThreadedAsgiServer
 from local.aws_faults import FaultProxy
 from local.cloudformation import CustomResource, Deployment, LocalDeployer, LocalFunction
 from local.firehose_relay import FirehoseRelay
-from local.lambda_events import ACCOUNT, REGION, custom_resource_request
+from local.lambda_events import ACCOUNT, REGION, custom_resource_request, scheduled_event
 from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
 from local.moto_server import MotoServer, free_port
 from local.processes import wait_or_kill
@@ -88,6 +88,9 @@ STACK_OWNED = frozenset(
 """Parameters that point at what the local stack itself starts: not for its user to set."""
 HOST_START_SECONDS = 30.0
 _LOG_TAIL_LINES = 20
+RECONCILER = "ReconcilerFunction"
+INVOCATIONS_FILE = "invocations.json"
+"""In the log directory while a stack runs: how to invoke its functions from elsewhere."""
 
 
 class LocalStackError(RuntimeError):
@@ -255,25 +258,61 @@ class _Functions:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Invoke a function once, in a fresh process (as a cold Lambda would)."""
         function = self.deployment.functions[logical_id]
-        config_path = self.log_dir / f"{function.name}-invoke-{uuid.uuid4().hex[:8]}.json"
-        self.config(function, invoke_event=event).write(config_path)
-        log_path = self.log_dir / f"{function.name}.log"
-        with log_path.open("a") as log:
-            completed = subprocess.run(  # noqa: S603 (our own module, our own interpreter)
-                [sys.executable, "-m", "local.lambda_host", str(config_path)],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                cwd=ROOT,
-                env=self.environment(function),
-                timeout=function.timeout_seconds + 10,
-                check=False,
-            )
-            log.write(completed.stdout)
-        results = [line for line in completed.stdout.splitlines() if line.startswith(RESULT)]
-        if completed.returncode != 0 or not results:
-            raise LocalStackError(f"{function.name} failed; see {log_path}")
-        return json.loads(results[-1].removeprefix(RESULT))
+        return invoke_once(
+            self.config(function, invoke_event=event), self.environment(function), self.log_dir
+        )
+
+    def write_invocations(self) -> None:
+        """Where another process finds how to invoke each function (`invoke_running`)."""
+        invocations = {
+            logical_id: {
+                "config": asdict(self.config(function)),
+                "environment": self.environment(function),
+            }
+            for logical_id, function in self.deployment.functions.items()
+        }
+        (self.log_dir / INVOCATIONS_FILE).write_text(json.dumps(invocations, indent=1))
+
+
+def reconcile_event() -> dict[str, Any]:
+    """The event the reconciler's schedule (ReconcilerSchedule) sends it."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return scheduled_event(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{STACK_NAME}-schedule", now)
+
+
+def invoke_once(config: HostConfig, environment: dict[str, str], log_dir: Path) -> Any:
+    """Invoke a function once with `config.invoke_event`, in a fresh process; its answer."""
+    config_path = log_dir / f"{config.function_name}-invoke-{uuid.uuid4().hex[:8]}.json"
+    config.write(config_path)
+    log_path = log_dir / f"{config.function_name}.log"
+    with log_path.open("a") as log:
+        completed = subprocess.run(  # noqa: S603 (our own module, our own interpreter)
+            [sys.executable, "-m", "local.lambda_host", str(config_path)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=ROOT,
+            env=environment,
+            timeout=config.timeout_seconds + 10,
+            check=False,
+        )
+        log.write(completed.stdout)
+    results = [line for line in completed.stdout.splitlines() if line.startswith(RESULT)]
+    if completed.returncode != 0 or not results:
+        raise LocalStackError(f"{config.function_name} failed; see {log_path}")
+    return json.loads(results[-1].removeprefix(RESULT))
+
+
+def invoke_running(log_dir: Path, logical_id: str, event: dict[str, Any]) -> Any:
+    """Invoke a function of the local stack running with `log_dir` (in another process)."""
+    path = log_dir / INVOCATIONS_FILE
+    if not path.exists():
+        raise LocalStackError(
+            f"no local stack runs with --log-dir {log_dir}: start `p4f-bridge local up` first"
+        )
+    invocation = json.loads(path.read_text())[logical_id]
+    config = HostConfig.from_dict(invocation["config"] | {"invoke_event": event})
+    return invoke_once(config, invocation["environment"], log_dir)
 
 
 @dataclass(frozen=True)
@@ -299,6 +338,11 @@ class RunningStack:
     def admin(self) -> SandboxAdmin:
         """The sandbox's admin endpoints, for this stack's tenant."""
         return SandboxAdmin(self.urls.sandbox, self.api_key)
+
+    def reconcile(self) -> dict[str, Any]:
+        """One run of the reconciler, as its schedule starts it; the run's report."""
+        report: dict[str, Any] = self.functions.invoke(RECONCILER, reconcile_event())
+        return report
 
     def secret_value(self, output: str) -> str:
         """The value of the secret a stack output names (e.g. WebhookSigningSecretArn)."""
@@ -414,6 +458,8 @@ class LocalStack:
         self._step(
             f"{len(functions.hosted())} functions, a process each", lambda: self._host(functions)
         )
+        functions.write_invocations()
+        self._exit.callback((self._log_dir / INVOCATIONS_FILE).unlink, missing_ok=True)
         # Before the custom resource: the subscription's first event (ping) reaches it too.
         consumer = self._step(
             "a consumer of the bridge's bus", lambda: _add_bus_consumer(aws, deployment)

@@ -60,6 +60,7 @@ forwarder = SlackForwarder(
         ttl_seconds=LEDGER_TTL_SECONDS,
     ),
     api_url=settings.slack_api_url,
+    reconciled_max_age=settings.reconciled_max_age,
     links=DashboardLinks(settings.dashboard_url),
     timing=timing,
     digest_above=settings.digest_above,

@@ -46,6 +46,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 DEFAULT_API_URL = "https://slack.com/api"
+DEFAULT_RECONCILED_MAX_AGE_MINUTES = 60
 _ACCEPTED_FORMS = (
     '{"webhook_url": "https://hooks.slack.com/services/..."} or '
     '{"bot_token": "xoxb-...", "channel": "C0123456789"}'
@@ -168,6 +170,8 @@ class Settings:
     dashboard_url: str
     containers: int
     """How many containers send to Slack at once (the event source's MaximumConcurrency)."""
+    reconciled_max_age: timedelta
+    """A reconciled event whose change is older than this is not announced."""
     digest_above: int = DIGEST_ABOVE
     """A batch of more events than this is posted in digests."""
 
@@ -183,6 +187,11 @@ class Settings:
             dashboard_url=env_readers.optional(env, "P4F_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL,
             containers=env_readers.integer(env, "SLACK_CONTAINERS", 1, minimum=1),
             digest_above=env_readers.integer(env, "SLACK_DIGEST_ABOVE", DIGEST_ABOVE, minimum=0),
+            reconciled_max_age=timedelta(
+                minutes=env_readers.integer(
+                    env, "RECONCILED_MAX_AGE_MINUTES", DEFAULT_RECONCILED_MAX_AGE_MINUTES
+                )
+            ),
         )
 
 
@@ -305,10 +314,14 @@ class SlackForwarder:
         links: DashboardLinks | None = None,
         timing: SlackTiming | None = None,
         digest_above: int = DIGEST_ABOVE,
+        reconciled_max_age: timedelta = timedelta(minutes=DEFAULT_RECONCILED_MAX_AGE_MINUTES),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._secret = secret
+        self._reconciled_max_age = reconciled_max_age
+        self._now = now
         self._http = http
         self._ledger = ledger
         self._api_url = api_url
@@ -321,17 +334,31 @@ class SlackForwarder:
         self._quiet_until = 0.0
         """After a 429: no request before this time (self._clock's)."""
 
-    def prepare(self, queued: QueuedEvent) -> SlackContent:
-        """The event's message, and its line in a digest."""
+    def prepare(self, queued: QueuedEvent) -> SlackContent | None:
+        """The event's message, and its line in a digest; None for a reconciled event of a
+        change too old to announce (a first run of the reconciler would flood the channel
+        with history)."""
+        event = queued.event
+        if event.reconciled_at is not None and event.created_at < self._now() - (
+            self._reconciled_max_age
+        ):
+            logger.info(
+                "reconciled event not announced: its change is older than the limit",
+                extra={"event_id": event.id, "changed_at": event.created_at.isoformat()},
+            )
+            return None
         return SlackContent(render(queued, self._links), digest_line(queued, self._links))
 
     def forward(
-        self, batch: Sequence[Prepared[SlackContent]], seconds: float
+        self, batch: Sequence[Prepared[SlackContent | None]], seconds: float
     ) -> dict[str, ForwardingError]:
         """Post the batch's messages within `seconds`; the failures by SQS message id."""
         deadline = Deadline(seconds, self._clock)
         failures: dict[str, ForwardingError] = {}
-        for post in self._posts(batch):
+        announced = [
+            Prepared(item.queued, item.content) for item in batch if item.content is not None
+        ]
+        for post in self._posts(announced):
             pause = max(0.0, self._quiet_until - self._clock())
             if pause and not deadline.allows(pause + self._timing.request_timeout):
                 error = SlackRateLimitedError(

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import httpx
 from aws_lambda_powertools import Logger, Tracer
-from subscriptions import NOT_CREATED_PREFIX, SubscriptionManager
 
 from p4f import settings as env_readers
 from p4f.api import ApiSettings, budgeted_client
 from p4f.custom_resource import serve
 from p4f.secrets import SigningSecrets
+from p4f.subscriptions import NOT_CREATED_PREFIX, SubscriptionManager
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

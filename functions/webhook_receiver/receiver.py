@@ -9,22 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from p4f import settings as env_readers
-from p4f.dedupe import ClaimOutcome
-from p4f.fanout import (
-    MAX_EVENT_BYTES,
-    FanOutError,
-    InvalidEventError,
-    ReceivedEvent,
-    UnpublishableEventError,
-)
+from p4f.fanout import MAX_EVENT_BYTES, InvalidEventError, ReceivedEvent, UnpublishableEventError
 from p4f.function_url import error_answer, success_answer
+from p4f.publish_once import OncePublisher, Publication
 from p4f.retries import Deadline
 from p4f.secrets import SecretError
 from p4f.signing import (
@@ -112,8 +104,8 @@ class WebhookReceiver:
         tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
     ) -> None:
         self._secrets = secrets
-        self._ledger = ledger
         self._fanout = fanout
+        self._publisher = OncePublisher(ledger, fanout)
         self._tolerance = tolerance_seconds
 
     def receive(self, request: HttpRequest, hold_seconds: float) -> Reception:
@@ -161,50 +153,15 @@ class WebhookReceiver:
             return Reception(outcome, reply, event.id, event.type, reason)
 
         deadline = Deadline(hold_seconds - _ANSWER_MARGIN_SECONDS)
-
-        try:
-            claim = self._ledger.claim(event.id, hold_seconds)
-        except (ClientError, BotoCoreError) as exc:
-            reason = f"the idempotency table did not answer ({type(exc).__name__})"
-            return answer(Outcome.FAILED, error_answer(503, f"{reason}; retry later"), reason)
-        if claim.outcome is ClaimOutcome.DUPLICATE:
-            return answer(
-                Outcome.DUPLICATE, success_answer(200, {"event_id": event.id, "duplicate": True})
-            )
-        if claim.outcome is ClaimOutcome.BUSY:
-            reason = "another delivery of this event is being processed"
-            return answer(Outcome.BUSY, error_answer(409, f"{reason}; retry later"), reason)
-        try:
-            done = self._fanout.publish(
-                event, skip=claim.done, before_next=partial(self._record, event.id, deadline)
-            )
-        except FanOutError as exc:
-            self._release(event.id, exc.accepted | claim.done)
-            # AWS's own message (account, ARNs) goes to the log, not to the sender.
-            reply = error_answer(503, f"{exc.target} did not take the event; retry later")
-            return answer(Outcome.FAILED, reply, str(exc))
-        try:
-            self._ledger.complete(event.id, done, deadline)
-        except (ClientError, BotoCoreError):
-            # Published but not marked: still a 2xx, since the event is stored. The sender
-            # does not retry a 2xx; a delivery of the event once the claim has lapsed (a
-            # second subscription, a lost answer) would publish to the last target again.
-            logger.exception("could not mark the event published in the idempotency table")
-        return answer(
-            Outcome.ACCEPTED, success_answer(200, {"event_id": event.id, "duplicate": False})
-        )
-
-    def _record(self, event_id: str, deadline: Deadline, target: str) -> None:
-        try:
-            self._ledger.record_done(event_id, target, deadline)
-        except (ClientError, BotoCoreError):
-            # Only a crash before the next target answers would make this matter.
-            logger.exception("could not record the target that took the event")
-
-    def _release(self, event_id: str, done: frozenset[str]) -> None:
-        try:
-            self._ledger.release(event_id, done)
-        except (ClientError, BotoCoreError):
-            # The claim lapses at the end of this invocation; the retry then publishes to
-            # every target again, so a target that took it now may see it twice.
-            logger.exception("could not release the claim", extra={"accepted_by": sorted(done)})
+        published = self._publisher.publish(event, hold_seconds, deadline)
+        if published.outcome is Publication.FAILED:
+            reply = error_answer(503, f"{published.reason}; retry later")
+            return answer(Outcome.FAILED, reply, published.detail)
+        if published.outcome is Publication.BUSY:
+            reply = error_answer(409, f"{published.reason}; retry later")
+            return answer(Outcome.BUSY, reply, published.reason)
+        # A 2xx: every configured target has the event, from this delivery or an earlier
+        # one (or has the state change it is about, from the reconciler).
+        duplicate = published.outcome is Publication.DUPLICATE
+        reply = success_answer(200, {"event_id": event.id, "duplicate": duplicate})
+        return answer(Outcome.DUPLICATE if duplicate else Outcome.ACCEPTED, reply)

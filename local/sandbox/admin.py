@@ -78,11 +78,22 @@ class SandboxAdmin:
         return Payout.model_validate(self._call("POST", f"/responses/{response_id}/payout", body))
 
     def arm_fault(self, **fault: Any) -> None:
-        """The next matching /api/v1 requests fail or answer late: see FaultBody."""
+        """The next matching /api/v1 requests fail or answer late: see FaultBody.
+
+        `arm_fault(drop_deliveries=True)`: until `clear_faults()`, webhooks are neither
+        delivered nor retried (their events stay in `events()`), as in an outage of the
+        receiver longer than the sender's retries; `release_dropped()` delivers them late.
+        """
         self._call("POST", "/faults", fault)
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
+
+    def release_dropped(self) -> int:
+        """Deliver now the webhooks dropped while a drop_deliveries fault was armed; how
+        many deliveries there were."""
+        released: int = self._call("POST", "/deliveries/release")["released"]
+        return released
 
     def issue_key(self) -> str:
         """A new API key for this tenant (for key rotation)."""

@@ -180,6 +180,7 @@ class _Sandbox:
                     admin("/rate-limit", PUT=set_rate_limit),
                     admin("/events", GET=list_events),
                     admin("/deliveries", GET=list_deliveries),
+                    admin("/deliveries/release", POST=release_dropped),
                     admin("/stats", GET=get_stats),
                 ],
             ),
@@ -414,6 +415,10 @@ async def set_rate_limit(call: _Call) -> Response:
     limit = await call.body(RateLimitBody)
     call.tenant.set_rate_limit(limit.limit, limit.window)
     return _ok(limit)
+
+
+async def release_dropped(call: _Call) -> Response:
+    return _ok({"released": call.dispatcher.release_dropped(call.tenant.id)})
 
 
 async def list_events(call: _Call) -> Response:

@@ -254,16 +254,23 @@ class FaultBody(_Body):
     """Answer with an HTML page, as a proxy in front of the API would."""
     delay: Annotated[float, Field(gt=0, le=60)] | None = None
     """Process the request, then hold the answer back this many seconds."""
+    drop_deliveries: bool = False
+    """Not a request fault: until the faults are cleared, no webhook is delivered nor retried
+    (each event is still recorded); `POST /_sandbox/deliveries/release` delivers them late."""
 
     @model_validator(mode="after")
     def _delay_or_error(self) -> Self:
         if self.delay is not None and {"status", "html"} & self.model_fields_set:
             raise _rule("delay: a delayed request is answered normally; drop status and html")
+        if self.drop_deliveries and self.model_fields_set - {"drop_deliveries"}:
+            raise _rule("drop_deliveries: it concerns webhooks, not requests; give it alone")
         return self
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path is None or path.startswith(self.path)
+        return (
+            not self.drop_deliveries
+            and (self.method is None or self.method == method)
+            and (self.path is None or path.startswith(self.path))
         )
 
 

@@ -119,8 +119,11 @@ class EventPublisher(Protocol):
         event_type: EventType,
         data: dict[str, JsonValue],
         recipients: Sequence[Subscription],
+        *,
+        dropped: bool = False,
     ) -> None:
-        """Record the event and deliver it to each of `recipients`."""
+        """Record the event and deliver it to each of `recipients` (`dropped`: hold the
+        deliveries back until released, attempting none)."""
         ...
 
 
@@ -185,6 +188,11 @@ class Tenant:
         count = len(self._faults)
         self._faults.clear()
         return count
+
+    @property
+    def drops_deliveries(self) -> bool:
+        """Whether a drop_deliveries fault is armed."""
+        return any(armed.rule.drop_deliveries for armed in self._faults)
 
     def take_fault(self, method: str, path: str) -> FaultBody | None:
         """The first armed fault matching the request, used up once."""
@@ -355,7 +363,11 @@ class Tenant:
         self._subscriptions[resource.id] = subscription
         ping = Ping(webhook_id=resource.id)
         self._publisher.publish(
-            self.id, EventType.PING, ping.model_dump(mode="json"), [subscription]
+            self.id,
+            EventType.PING,
+            ping.model_dump(mode="json"),
+            [subscription],
+            dropped=self.drops_deliveries,
         )
         return resource
 
@@ -439,7 +451,13 @@ class Tenant:
 
     def _emit(self, event_type: EventType, resource: BaseModel) -> None:
         recipients = [s for s in self._subscriptions.values() if s.wants(event_type)]
-        self._publisher.publish(self.id, event_type, resource.model_dump(mode="json"), recipients)
+        self._publisher.publish(
+            self.id,
+            event_type,
+            resource.model_dump(mode="json"),
+            recipients,
+            dropped=self.drops_deliveries,
+        )
 
 
 def _questions(questions: Sequence[QuestionBody]) -> list[Question]:

@@ -103,6 +103,8 @@ class _Attempt:
 class _TenantLog:
     events: deque[WebhookEvent] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
     attempts: deque[_Attempt] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
+    dropped: list[_Delivery] = field(default_factory=list)
+    """Deliveries held back by a drop_deliveries fault, oldest first, until released."""
 
 
 class WebhookDispatcher:
@@ -136,8 +138,11 @@ class WebhookDispatcher:
         event_type: EventType,
         data: dict[str, JsonValue],
         recipients: Sequence[Subscription],
+        *,
+        dropped: bool = False,
     ) -> None:
-        """Record a new event and start its delivery to each recipient."""
+        """Record a new event and start its delivery to each recipient (`dropped`: keep
+        the deliveries back, unattempted, until `release_dropped`)."""
         event = WebhookEvent(
             id=f"evt_{uuid.uuid4().hex}",
             type=event_type,
@@ -149,11 +154,27 @@ class WebhookDispatcher:
         body = event.model_dump_json().encode()
         give_up_at = time.monotonic() + self._retry_for
         for subscription in recipients:
-            task = asyncio.create_task(
-                self._deliver(_Delivery(event, body, subscription, give_up_at))
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            delivery = _Delivery(event, body, subscription, give_up_at)
+            if dropped:
+                self._logs[tenant_id].dropped.append(delivery)
+            else:
+                self._start(delivery)
+
+    def release_dropped(self, tenant_id: str) -> int:
+        """Deliver the tenant's dropped deliveries now, oldest first, retried as usual from
+        now on; how many there were."""
+        dropped = self._logs[tenant_id].dropped
+        released = len(dropped)
+        for delivery in dropped:
+            delivery.give_up_at = time.monotonic() + self._retry_for
+            self._start(delivery)
+        dropped.clear()
+        return released
+
+    def _start(self, delivery: _Delivery) -> None:
+        task = asyncio.create_task(self._deliver(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def events(self, tenant_id: str) -> list[WebhookEvent]:
         """The tenant's events, newest first."""

@@ -186,6 +186,7 @@ def test_the_functions_environment_is_what_their_settings_read() -> None:
         "SLACK_QUEUE_URL": ref("SlackForwarderQueue"),
         "SLACK_CONTAINERS": "2",
         "SLACK_DIGEST_ABOVE": ref("SlackDigestAbove"),
+        "RECONCILED_MAX_AGE_MINUTES": ref("SlackReconciledMaxAgeMinutes"),
     }
     SlackSettings.from_env(dict.fromkeys(slack, "2"))
     segment = environment("Segment")

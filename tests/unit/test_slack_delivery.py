@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from slack_delivery import (
     DEFAULT_API_URL,
+    DEFAULT_RECONCILED_MAX_AGE_MINUTES,
     BotChannel,
     IncomingWebhook,
     Settings,
@@ -77,7 +79,13 @@ def test_the_settings_default_to_slacks_api_and_the_dashboard() -> None:
     needed = {"SLACK_SECRET_ARN": "arn:secret", "SLACK_LEDGER_TABLE": "t", "SLACK_QUEUE_URL": "q"}
     settings = Settings.from_env(needed)
     assert settings == Settings(
-        "arn:secret", "t", "q", DEFAULT_API_URL, DEFAULT_DASHBOARD_URL, containers=1
+        "arn:secret",
+        "t",
+        "q",
+        DEFAULT_API_URL,
+        DEFAULT_DASHBOARD_URL,
+        containers=1,
+        reconciled_max_age=timedelta(minutes=DEFAULT_RECONCILED_MAX_AGE_MINUTES),
     )
     local = Settings.from_env(
         needed | {"SLACK_API_URL": "http://127.0.0.1:9/api/", "P4F_DASHBOARD_URL": "d"}

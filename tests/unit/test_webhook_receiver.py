@@ -377,14 +377,14 @@ def test_a_failed_sqs_send_is_retried_without_publishing_to_the_bus_twice(bridge
 
 def test_a_delivery_in_progress_elsewhere_answers_409(bridge: Bridge) -> None:
     # Another invocation has claimed the event and is still running.
-    bridge.app.receiver._ledger.claim("evt_busy", hold_seconds=30)
+    bridge.app.receiver._publisher._ledger.claim("evt_busy", hold_seconds=30)
     answer = bridge.deliver(webhook_event("evt_busy"))
     assert answer["statusCode"] == 409
     assert bridge.on_queue() == []
 
 
 def test_a_claim_left_by_a_crashed_invocation_lapses(bridge: Bridge) -> None:
-    ledger = bridge.app.receiver._ledger
+    ledger = bridge.app.receiver._publisher._ledger
     ledger.claim("evt_crashed", hold_seconds=1)
     ledger._clock = lambda: time.time() + 5  # the crashed invocation's time has run out
     assert bridge.deliver(webhook_event("evt_crashed"))["statusCode"] == 200
@@ -435,7 +435,7 @@ def test_a_crash_on_the_queue_after_the_bus_took_the_event_never_republishes_it(
     body = webhook_event("evt_crash")
     with pytest.raises(Crash):
         bridge.deliver(body)
-    ledger = bridge.app.receiver._ledger
+    ledger = bridge.app.receiver._publisher._ledger
     ledger._clock = lambda: time.time() + 30  # the crashed invocation's claim has lapsed
     assert bridge.deliver(body)["statusCode"] == 200
     assert len(bridge.on_bus()) == 1  # recorded before the queue was tried
@@ -443,7 +443,7 @@ def test_a_crash_on_the_queue_after_the_bus_took_the_event_never_republishes_it(
 
 
 def test_what_a_released_claim_recorded_outlives_a_later_crash(bridge: Bridge) -> None:
-    ledger = bridge.app.receiver._ledger
+    ledger = bridge.app.receiver._publisher._ledger
     ledger.claim("evt_twice", hold_seconds=5)
     ledger.release("evt_twice", {"eventbridge"})
     assert ledger.claim("evt_twice", hold_seconds=5).done == {"eventbridge"}
@@ -544,7 +544,7 @@ def test_an_event_aws_would_refuse_for_ever_gets_422_and_nothing_is_stored(
     assert expected in body_of(answer)["error"]
     assert bridge.on_bus() == []
     assert bridge.on_queue() == []
-    table = bridge.app.receiver._ledger._table
+    table = bridge.app.receiver._publisher._ledger._table
     assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []
 
 
@@ -613,7 +613,7 @@ def test_a_fifo_queue_gets_valid_ids_for_ids_sqs_would_refuse(load_function: Loa
 
 def test_a_queue_send_whose_completion_was_throttled_is_not_sent_again(bridge: Bridge) -> None:
     throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
-    ledger = bridge.app.receiver._ledger
+    ledger = bridge.app.receiver._publisher._ledger
     real = ledger._dynamodb
     refused: list[str] = []
 
@@ -652,7 +652,7 @@ def test_the_queue_target_is_recorded_with_the_completion(bridge: Bridge) -> Non
 
 
 def test_a_claim_whose_answer_was_lost_is_taken_by_its_own_retry(bridge: Bridge) -> None:
-    ledger = bridge.app.receiver._ledger
+    ledger = bridge.app.receiver._publisher._ledger
     real = ledger._dynamodb
 
     class AnswerLostOnce:

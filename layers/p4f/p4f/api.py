@@ -43,18 +43,25 @@ class ApiSettings:
         )
 
 
+def tenant_budget(settings: ApiSettings, dynamodb: DynamoDBClient) -> TenantBudget:
+    """The function's handle on the tenant-wide budget, its metrics on."""
+    return TenantBudget.from_settings(
+        settings.budget, dynamodb, observer=BudgetMetrics(settings.budget.function_name)
+    )
+
+
 def budgeted_client(
     settings: ApiSettings,
     dynamodb: DynamoDBClient,
     *,
     secretsmanager: SecretsManagerClient | None = None,
+    budget: TenantBudget | None = None,
 ) -> Pay4FeedbackClient:
-    """The function's client: its key from Secrets Manager, every request in the budget."""
+    """The function's client: its key from Secrets Manager, every request in the budget
+    (`budget`: a handle of `tenant_budget` the function keeps, e.g. to count its slots)."""
     return Pay4FeedbackClient(
         settings.base_url,
         key_provider=ApiKeySecret(settings.api_key_secret_arn, boto3_client=secretsmanager),
         timeout=settings.timeout_seconds,
-        budget=TenantBudget.from_settings(
-            settings.budget, dynamodb, observer=BudgetMetrics(settings.budget.function_name)
-        ),
+        budget=budget or tenant_budget(settings, dynamodb),
     )

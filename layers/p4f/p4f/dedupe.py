@@ -16,6 +16,16 @@ deliver at least once, so the Slack forwarder claims each id before posting it.
               claims it again and sends only to the others (as after a crash: `done`
               outlives the invocation that wrote it)
 
+An event about a state change (p4f.changes: a campaign's or response's) also claims the
+change's identity, in the same table and the same round trip: its first claim is a
+transaction of two puts, the event's item (only if the id is unknown) and the change's item
+{id: change#..., event_id} (only if the change is unknown or this event's; a webhook's also
+if another webhook's). A webhook and the reconciler's event for one change have different
+ids but one change item: whichever comes second is a duplicate. Any later claim of an id
+known already (a redelivery, a crash's retry) is the update above, as the change is this
+event's by then. Releasing an event that
+no target took deletes its change item too, so that the other path may bring the change.
+
 A delivery that finds the id IN_PROGRESS is "busy" (the receiver answers 409, the Slack
 forwarder defers the record), so two concurrent deliveries never both act and neither is
 lost. `record` and `complete` follow a side effect (a publish, a post): they are tried
@@ -37,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from p4f.changes import RECONCILED_ID_PREFIX
 from p4f.retries import RetryPolicy
 
 if TYPE_CHECKING:
@@ -45,6 +56,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, UpdateItemInputTypeDef
 
+    from p4f.changes import Change
     from p4f.retries import Deadline
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
@@ -94,10 +106,69 @@ class DeliveryLedger:
         self._write_retries = write_retries
         self._sleep = sleep
 
-    def claim(self, event_id: str, hold_seconds: float) -> Claim:
-        """Take the event for this delivery for at most `hold_seconds` (its remaining time)."""
+    def claim(self, event_id: str, hold_seconds: float, change: Change | None = None) -> Claim:
+        """Take the event for this delivery for at most `hold_seconds` (its remaining time),
+        and the state change it is about, if it is about one: DUPLICATE when another event
+        brought that change."""
         now = self._clock()
         holder = uuid.uuid4().hex
+        if change is not None:
+            first = self._claim_first(event_id, change, holder, now, hold_seconds)
+            if first is not None:
+                return first
+        return self._claim_again(event_id, holder, now, hold_seconds)
+
+    def _claim_first(
+        self, event_id: str, change: Change, holder: str, now: float, hold_seconds: float
+    ) -> Claim | None:
+        """The first claim of an event about a change: one transaction for both items; None
+        when the event's id is known already (then the change is this event's, or nobody's)."""
+        expires = {"N": str(math.ceil(now) + self._ttl)}
+        condition, values = _change_condition(event_id, change)
+        try:
+            self._dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "id": {"S": event_id},
+                                "status": {"S": _Status.IN_PROGRESS},
+                                "until": {"N": str(math.ceil(now + max(1.0, hold_seconds)))},
+                                "holder": {"S": holder},
+                                "change": {"S": change.key},
+                                "expires_at": expires,
+                            },
+                            "ConditionExpression": "attribute_not_exists(id)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "id": {"S": change.key},
+                                "event_id": {"S": event_id},
+                                "change": {"S": change.identity},
+                                "expires_at": expires,
+                            },
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return None  # the event is known: the usual claim decides
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return Claim(ClaimOutcome.DUPLICATE)  # another event brought the change
+            raise
+        return Claim(ClaimOutcome.NEW)
+
+    def _claim_again(self, event_id: str, holder: str, now: float, hold_seconds: float) -> Claim:
         try:
             # An update, not a put: the targets an earlier delivery recorded stay recorded,
             # even when that delivery died before it could release the claim.
@@ -175,10 +246,13 @@ class DeliveryLedger:
             deadline,
         )
 
-    def release(self, event_id: str, done: Collection[str]) -> None:
-        """Give the event back for the sender's retry, remembering the targets that took it."""
+    def release(self, event_id: str, done: Collection[str], change: Change | None = None) -> None:
+        """Give the event back for the sender's retry, remembering the targets that took it;
+        when none did, the change it is about is given back too."""
         if not done:
             self._dynamodb.delete_item(TableName=self._table, Key={"id": {"S": event_id}})
+            if change is not None:
+                self._give_back(change, event_id)
             return
         self._dynamodb.update_item(
             TableName=self._table,
@@ -190,6 +264,18 @@ class DeliveryLedger:
                 ":done": {"SS": sorted(done)},
             },
         )
+
+    def _give_back(self, change: Change, event_id: str) -> None:
+        try:
+            self._dynamodb.delete_item(
+                TableName=self._table,
+                Key={"id": {"S": change.key}},
+                ConditionExpression="event_id = :event",
+                ExpressionAttributeValues={":event": {"S": event_id}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def _write_after_side_effect(self, request: UpdateItemInputTypeDef, deadline: Deadline) -> None:
         """An idempotent update that records a side effect, tried again after a failure
@@ -210,6 +296,20 @@ class DeliveryLedger:
             TableName=self._table, Key={"id": {"S": event_id}}, ConsistentRead=True
         )
         return dict(answer.get("Item", {}))
+
+
+def _change_condition(
+    event_id: str, change: Change
+) -> tuple[str, dict[str, AttributeValueTypeDef]]:
+    """When an event may take a change's item: when nobody has it, or it has it already; a
+    webhook also when another webhook has it (two deliveries of distinct ids are two events,
+    as before changes were claimed: two edits in one second), never from the reconciler."""
+    mine = "attribute_not_exists(id) OR event_id = :event"
+    values: dict[str, AttributeValueTypeDef] = {":event": {"S": event_id}}
+    if event_id == change.event_id:  # the reconciler's event for the change
+        return mine, values
+    values[":reconciled"] = {"S": RECONCILED_ID_PREFIX}
+    return f"{mine} OR NOT begins_with(event_id, :reconciled)", values
 
 
 def _done(item: Mapping[str, Any]) -> frozenset[str]:

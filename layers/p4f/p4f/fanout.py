@@ -40,11 +40,13 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from p4f.changes import Change, change_of, utc_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -127,6 +129,8 @@ class ReceivedEvent:
     unrepresentable_number: str | None = None
     """The first number of the body outside what EventBridge holds (64-bit integers,
     finite floats), as written; None if there is none."""
+    change: Change | None = None
+    """The state change the event is about (p4f.changes), for the types that have one."""
 
     @classmethod
     def parse(cls, body: bytes) -> ReceivedEvent:
@@ -159,11 +163,12 @@ class ReceivedEvent:
             id=event["id"],
             type=event["type"],
             tenant_id=tenant_id,
-            created_at=_utc_time(event.get("created_at")),
+            created_at=utc_time(event.get("created_at")),
             body=text,
             size=len(body),
             too_deep=_deeper_than(MAX_JSON_DEPTH, event, text),
             unrepresentable_number=numbers.first_unrepresentable,
+            change=change_of(event["type"], event.get("data")),
         )
 
 
@@ -209,16 +214,6 @@ def _check_characters(field: str, value: str) -> None:
             f"the event's {field} holds U+{ord(found.group()):04X}, which AWS does not take "
             "in keys, message attributes and detail-types"
         )
-
-
-def _utc_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):  # not a time, or its UTC is outside years 1-9999
-        return None
 
 
 def _deeper_than(levels: int, event: dict[str, Any], text: str) -> bool:

@@ -6,7 +6,9 @@
              id; CloudFormation then deletes the old one (new before old: no gap)
     Delete   remove the subscription; a 404 counts as done
 
-The physical resource id is the subscription's id at Pay4Feedback.
+The physical resource id is the subscription's id at Pay4Feedback. The reconciler checks
+the subscription on each run and re-creates it with the same code (`registered`, `register`):
+one owner of what the stack's subscription is.
 """
 
 from __future__ import annotations
@@ -72,21 +74,24 @@ class SubscriptionManager:
                 current = None
             if current == wanted:
                 return _registered(request.physical_resource_id, "nothing to change")
-        elif existing := self._registered_already(wanted):
+        elif existing := self.registered(wanted):
             # A Create run again (Lambda retries a failed invocation): keep the first one.
             return _registered(existing, f"{wanted.url} was registered already")
-        return self._register(wanted)
+        return _registered(*self.register(wanted))
 
-    def _registered_already(self, wanted: Subscription) -> str | None:
+    def registered(self, wanted: Subscription) -> str | None:
+        """The id of a subscription at Pay4Feedback with `wanted`'s URL and events, if any."""
         for webhook in self._client.list_webhooks():
             if webhook.url == wanted.url and set(webhook.events) == set(wanted.events):
                 return webhook.id
         return None
 
-    def _register(self, wanted: Subscription) -> Outcome:
+    def register(self, wanted: Subscription) -> tuple[str, str]:
+        """A new subscription for `wanted`, signed with the signing secret's newest value:
+        its id, and what was done."""
         webhook = self._client.create_webhook(wanted.url, wanted.events, self._signing_secret())
         logger.info("subscription registered", extra={"webhook_id": webhook.id})
-        return _registered(webhook.id, f"registered {wanted.url} for {len(wanted.events)} events")
+        return webhook.id, f"registered {wanted.url} for {len(wanted.events)} events"
 
     def _delete(self, webhook_id: str) -> Outcome:
         if not webhook_id or webhook_id.startswith(NOT_CREATED_PREFIX):

@@ -1,0 +1,62 @@
+"""The sandbox's drop_deliveries fault: while armed, webhooks are neither delivered nor
+retried, their events are recorded; released, they are delivered late."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from local.sandbox import SandboxAdmin, SandboxAdminError, running_sandbox
+from p4f.client import MoneyFields, Pay4FeedbackClient
+from p4f.models import EventType
+
+KEY = "p4f_test_sandbox_drops"
+REWARD: MoneyFields = {"amount": "1.00", "currency": "USD"}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[tuple[Pay4FeedbackClient, SandboxAdmin]]:
+    with (
+        running_sandbox([KEY], webhook_retry_base=0.05) as server,
+        Pay4FeedbackClient(server.url, api_key=KEY) as api,
+    ):
+        admin = SandboxAdmin(server.url, KEY)
+        # A receiver that is never there: every attempt fails, and shows in deliveries().
+        api.create_webhook("http://127.0.0.1:9/receiver", [EventType.CAMPAIGN_CREATED], "whsec_x")
+        yield api, admin
+        admin.close()
+
+
+def attempted(admin: SandboxAdmin, event_id: str) -> bool:
+    return any(a.event_id == event_id for a in admin.deliveries())
+
+
+def test_dropped_deliveries_are_never_attempted_until_released(
+    sandbox: tuple[Pay4FeedbackClient, SandboxAdmin],
+) -> None:
+    api, admin = sandbox
+    admin.arm_fault(drop_deliveries=True)
+    dropped = api.create_campaign(name="Dropped", reward=REWARD)  # the API works as usual
+    (event,) = [e for e in admin.events() if e.data.get("id") == dropped.id]
+    admin.clear_faults()
+    delivered = api.create_campaign(name="Delivered", reward=REWARD)
+    (later,) = [e for e in admin.events() if e.data.get("id") == delivered.id]
+    deadline = time.monotonic() + 10
+    while not attempted(admin, later.id):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not attempted(admin, event.id)
+
+    assert admin.release_dropped() == 1
+    while not attempted(admin, event.id):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert admin.release_dropped() == 0
+
+
+def test_drop_deliveries_is_armed_alone(sandbox: tuple[Pay4FeedbackClient, SandboxAdmin]) -> None:
+    _, admin = sandbox
+    with pytest.raises(SandboxAdminError, match="drop_deliveries"):
+        admin.arm_fault(drop_deliveries=True, status=500)
