@@ -70,6 +70,7 @@ from p4f.forwarding import (
     DeferrableError,
     ForwardingError,
     OutOfTimeError,
+    Prepared,
     encode_json,
     read_secret,
 )
@@ -78,7 +79,7 @@ from p4f.secrets import CachedSecret, SecretFormatError
 
 if TYPE_CHECKING:
     from p4f.dedupe import DeliveryLedger
-    from p4f.forwarding import Prepared, QueuedEvent
+    from p4f.forwarding import QueuedEvent
 
 logger = Logger(child=True)
 
