@@ -50,3 +50,9 @@ def test_recent_reconciled_events_and_webhooks_of_any_age_are_announced() -> Non
     slack = forwarder()
     assert slack.prepare(event(59, reconciled=True)) is not None
     assert slack.prepare(event(600, reconciled=False)) is not None
+
+
+def test_a_backlog_of_old_reconciled_events_makes_no_digest() -> None:
+    slack = forwarder()  # digests above 5 events: these 8 would make one
+    backlog = [event(61 + n, reconciled=True) for n in range(8)]
+    assert slack.forward([Prepared(queued, slack.prepare(queued)) for queued in backlog], 5) == {}
