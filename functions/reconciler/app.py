@@ -87,12 +87,7 @@ reconciler = Reconciler(
     store,
     OncePublisher(
         DeliveryLedger(settings.idempotency_table, _dynamodb),
-        FanOut(
-            events=boto3.client("events") if settings.event_bus_name else None,
-            bus_name=settings.event_bus_name,
-            sqs=boto3.client("sqs") if settings.fanout_queue_url else None,
-            queue_url=settings.fanout_queue_url,
-        ),
+        FanOut.to(bus_name=settings.event_bus_name, queue_url=settings.fanout_queue_url),
     ),
     SubscriptionCheck(
         # The newest signing secret comes first in the secret (README, rotation).

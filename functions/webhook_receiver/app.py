@@ -37,11 +37,8 @@ receiver = WebhookReceiver(
         settings.webhook_secret_arn, boto3_client=boto3.client("secretsmanager", config=AWS_CONFIG)
     ),
     ledger=DeliveryLedger(settings.idempotency_table, boto3.client("dynamodb", config=AWS_CONFIG)),
-    fanout=FanOut(
-        events=boto3.client("events", config=AWS_CONFIG) if settings.event_bus_name else None,
-        bus_name=settings.event_bus_name,
-        sqs=boto3.client("sqs", config=AWS_CONFIG) if settings.fanout_queue_url else None,
-        queue_url=settings.fanout_queue_url,
+    fanout=FanOut.to(
+        bus_name=settings.event_bus_name, queue_url=settings.fanout_queue_url, config=AWS_CONFIG
     ),
     tolerance_seconds=settings.signature_tolerance_seconds,
 )

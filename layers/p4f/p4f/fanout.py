@@ -51,6 +51,7 @@ from p4f.changes import Change, change_of, utc_time
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
+    from botocore.config import Config
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
     from mypy_boto3_sqs import SQSClient
@@ -304,6 +305,20 @@ class FanOut:
         self._queue = (sqs, queue_url) if sqs is not None and queue_url else None
         if self._bus is None and self._queue is None:
             raise ValueError("configure at least one target: an EventBridge bus or an SQS queue")
+
+    @classmethod
+    def to(
+        cls, *, bus_name: str | None, queue_url: str | None, config: Config | None = None
+    ) -> FanOut:
+        """A fan-out to the targets a function's settings name, with a client for each."""
+        import boto3
+
+        return cls(
+            events=boto3.client("events", config=config) if bus_name else None,
+            bus_name=bus_name,
+            sqs=boto3.client("sqs", config=config) if queue_url else None,
+            queue_url=queue_url,
+        )
 
     def check(self, event: ReceivedEvent) -> None:
         """Raise UnpublishableEventError if a configured target can never take `event`."""
