@@ -219,8 +219,8 @@ def test_a_burst_of_100_calls_is_paced_without_a_single_429(
 def test_a_timed_out_create_makes_exactly_one_campaign(
     sandbox: SandboxServer, admin: SandboxAdmin, key: str
 ) -> None:
-    admin.arm_fault(method="POST", path="/api/v1/campaigns", delay=1.5)
-    with Pay4FeedbackClient(sandbox.url, api_key=key, timeout=0.5) as api:
+    admin.arm_fault(method="POST", path="/api/v1/campaigns", delay=3.0)
+    with Pay4FeedbackClient(sandbox.url, api_key=key, timeout=1.0) as api:
         campaign = api.create_campaign(name="Exactly once", reward=REWARD)
         assert [c.id for c in api.list_campaigns()] == [campaign.id]
     created = [e for e in admin.events() if e.type == EventType.CAMPAIGN_CREATED]
@@ -231,8 +231,8 @@ def test_an_approve_whose_answer_was_lost_counts_as_done(
     sandbox: SandboxServer, client: Pay4FeedbackClient, admin: SandboxAdmin, key: str
 ) -> None:
     response = admin.submit_response(launched_campaign(client))
-    admin.arm_fault(method="POST", path=f"/api/v1/responses/{response.id}/approve", delay=1.5)
-    with Pay4FeedbackClient(sandbox.url, api_key=key, timeout=0.5, retry=FAST_RETRIES) as api:
+    admin.arm_fault(method="POST", path=f"/api/v1/responses/{response.id}/approve", delay=3.0)
+    with Pay4FeedbackClient(sandbox.url, api_key=key, timeout=1.0, retry=FAST_RETRIES) as api:
         assert api.approve_response(response.id).status is ResponseStatus.APPROVED
     approvals = [e for e in admin.events() if e.type == EventType.REWARD_APPROVED]
     assert len(approvals) == 1

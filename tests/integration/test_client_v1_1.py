@@ -108,12 +108,12 @@ def test_a_lost_post_answer_makes_one_campaign_thanks_to_the_key_in_v1_1(
     """The lookup that v1.0 needs cannot always tell whose campaign it found (two triggers
     with the same fields): told to adopt none, the client posts again, with the same key."""
     admin = SandboxAdmin(sandbox.url, key)
-    admin.arm_fault(method="POST", path="/api/v1/campaigns", delay=1.5)
+    admin.arm_fault(method="POST", path="/api/v1/campaigns", delay=3.0)
 
     def adopt_none(_: Campaign) -> bool:
         return False
 
-    with unpaced(sandbox, key, timeout=0.5, retry=FAST_RETRIES) as api:
+    with unpaced(sandbox, key, timeout=1.0, retry=FAST_RETRIES) as api:
         campaign = api.create_campaign(name="Lost answer", reward=REWARD, accept=adopt_none)
     created = [e for e in admin.events() if e.type == EventType.CAMPAIGN_CREATED]
     if version(sandbox) == "1.1":

@@ -805,9 +805,9 @@ def test_a_delivery_is_given_up_when_the_retry_period_is_over(receiver: Receiver
 
 
 def test_a_receiver_too_slow_to_answer_is_retried(receiver: Receiver) -> None:
-    receiver.script(Reply(200, delay=0.6))
+    receiver.script(Reply(200, delay=2.5))
     with (
-        running_sandbox([KEY_1], webhook_retry_base=0.05, webhook_timeout=0.2) as sandbox,
+        running_sandbox([KEY_1], webhook_retry_base=0.05, webhook_timeout=1.0) as sandbox,
         client(sandbox, {"X-API-Key": KEY_1}) as api,
     ):
         subscribe(api, receiver.url, ["ping"])

@@ -39,7 +39,8 @@ from tests.conftest import (
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:slack-forwarder"
 CHANNEL = "C0LOCAL0001"
 FAST = SlackTiming(
-    request_timeout=0.2,  # the local Slack's hang (0.6 s) outlasts it
+    # Long enough for a loaded CI machine's answer; the local Slack's hang (2.5 s) outlasts it.
+    request_timeout=1.0,
     send_interval=1.0,
     retry=RetryPolicy(max_attempts=3, max_rate_limit_waits=2, base_delay=0.1, max_delay=0.4),
 )
@@ -116,7 +117,7 @@ def ids(records: list[dict[str, Any]]) -> list[str]:
 @pytest.fixture
 def slack() -> Iterator[LocalSlack]:
     # The forwarder waits on a fake clock: it would post faster than Slack allows.
-    receiver = LocalSlack(channels=frozenset({CHANNEL}), hang_seconds=0.6, rate_limit=None)
+    receiver = LocalSlack(channels=frozenset({CHANNEL}), hang_seconds=2.5, rate_limit=None)
     with ThreadedAsgiServer(receiver.app, name="slack") as server:
         receiver.url = server.url  # type: ignore[attr-defined]
         yield receiver
@@ -334,7 +335,7 @@ def test_a_record_nested_too_deeply_is_poison_alone(forwarder: Forwarder) -> Non
 
 def test_a_backoff_longer_than_the_pacing_is_waited_in_full(forwarder: Forwarder) -> None:
     forwarder.app.forwarder._timing = SlackTiming(
-        request_timeout=0.2, retry=RetryPolicy(base_delay=4.0, max_delay=6.0)
+        request_timeout=FAST.request_timeout, retry=RetryPolicy(base_delay=4.0, max_delay=6.0)
     )
     forwarder.slack.inject(Fault(FaultKind.SERVER_ERROR), times=2)
     assert forwarder.handle(batch(EventType.REWARD_REJECTED)) == []
@@ -356,9 +357,9 @@ def test_5xx_and_time_outs_that_persist_fail_the_record_and_the_batch_goes_on(
 
 def test_records_the_invocation_has_no_time_left_for_go_back_unsent(forwarder: Forwarder) -> None:
     records = batch(*[EventType.REWARD_APPROVED] * 3)
-    # 1.6 s left, 1 s of it kept back: the first message goes; the second would have to
-    # wait a second for the pacing.
-    assert forwarder.handle(records, seconds=1.6) == ids(records[1:])
+    # 2.5 s left, 1 s of it kept back: the first message goes; the second would have to
+    # wait a second for the pacing, and a second more for its answer.
+    assert forwarder.handle(records, seconds=2.5) == ids(records[1:])
     assert forwarder.statuses() == [200]
 
 

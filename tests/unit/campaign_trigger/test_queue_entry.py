@@ -275,7 +275,7 @@ def test_a_burst_of_200_queued_triggers_makes_200_campaigns_none_twice_none_lost
         stack.admin.set_rate_limit(60, window)
         caplog.set_level(logging.INFO)
         names = [f"Burst campaign {n:03d}" for n in range(200)]
-        burst = stack.burst(names, timeout=50)
+        burst = stack.burst(names, timeout=150)
         campaigns = stack.campaigns()
         assert Counter(c.name for c in campaigns) == Counter(names)  # 200, each once
         assert len(stack.created_events()) == 200  # no POST made a second one
@@ -318,7 +318,7 @@ def test_the_budget_keeps_a_burst_under_the_tenants_limit(
         stack.admin.set_rate_limit(6, 1)
         caplog.set_level(logging.WARNING, logger="p4f.client")
         names = [f"Paced campaign {n:02d}" for n in range(20)]
-        burst = stack.burst(names, timeout=30)
+        burst = stack.burst(names, timeout=90)
         assert Counter(c.name for c in stack.campaigns()) == Counter(names)
         assert stack.dead_letters() == []
         if paced:
