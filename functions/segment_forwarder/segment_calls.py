@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import JsonValue
 
 from p4f import __version__
-from p4f.forwarding import PoisonRecordError, encode_json, identifying_fields
+from p4f.forwarding import PoisonRecordError, identifying_fields
+from p4f.json_text import encode_json
 from p4f.models import Campaign, Payout, Ping, Respondent, Response
 
 if TYPE_CHECKING:

@@ -71,9 +71,9 @@ from p4f.forwarding import (
     ForwardingError,
     OutOfTimeError,
     Prepared,
-    encode_json,
     read_secret,
 )
+from p4f.json_text import encode_json
 from p4f.retries import Deadline, RetryPolicy, retry_after
 from p4f.secrets import CachedSecret, SecretFormatError
 

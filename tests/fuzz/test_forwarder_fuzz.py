@@ -21,10 +21,10 @@ from p4f.forwarding import (
     PoisonRecordError,
     Prepared,
     QueuedEvent,
-    encode_json,
     forward_batch,
     read_record,
 )
+from p4f.json_text import encode_json
 from tests.conftest import FORWARDER_QUEUE_ARN
 from tests.fuzz.strategies import any_text, event_bodies, json_values
 

@@ -303,6 +303,19 @@ def test_a_lost_create_is_found_with_get_and_never_posted_twice(fake: FakeTime) 
     }
 
 
+def test_a_lone_surrogate_is_sent_as_the_replacement_character_in_utf8_json(
+    fake: FakeTime,
+) -> None:
+    # Half an emoji, as a no-code tool that cuts text sends it: httpx's json= would raise.
+    api = Api(envelope(campaign(name="Love it \ufffd")))
+    make_client(api, fake).create_campaign(
+        name="Love it \ud83d", reward={"amount": "5.00", "currency": "USD"}
+    )
+    sent = api.requests[0]
+    assert sent.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert json.loads(sent.content.decode("utf-8"))["name"] == "Love it \ufffd"
+
+
 def test_a_lost_create_that_made_nothing_is_posted_again(fake: FakeTime) -> None:
     older = campaign(created_at="2000-01-01T00:00:00Z")  # same fields, but long before the call
     api = Api(error(500, "boom"), envelope([older]), envelope(campaign(), status=201))

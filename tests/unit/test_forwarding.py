@@ -23,11 +23,11 @@ from p4f.forwarding import (
     PoisonRecordError,
     Prepared,
     QueuedEvent,
-    encode_json,
     forward_batch,
     identifying_fields,
     read_record,
 )
+from p4f.json_text import encode_json
 from p4f.models import EVENT_DATA_MODELS, EventType
 from p4f.retries import Deadline
 from tests.conftest import FakeTime

@@ -17,7 +17,7 @@ from segment_delivery import (
     sent_at_now,
 )
 
-from p4f.forwarding import encode_json
+from p4f.json_text import encode_json
 from p4f.secrets import SecretFormatError
 from p4f.settings import ConfigurationError
 

@@ -56,6 +56,7 @@ from p4f.errors import (
     ServerError,
     error_for_status,
 )
+from p4f.json_text import encode_json
 from p4f.models import (
     Campaign,
     CampaignStatus,
@@ -119,6 +120,7 @@ _deadline: ContextVar[float | None] = ContextVar("p4f_client_deadline", default=
 _priority: ContextVar[Priority] = ContextVar("p4f_client_priority", default=Priority.INTERACTIVE)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
@@ -578,14 +580,21 @@ class Pay4FeedbackClient:
                 write=_at_most(self._timeout.write, remaining),
                 pool=_at_most(self._timeout.pool, remaining),
             )
+        headers = self._auth_headers(key) | request.headers
+        content = None
+        if request.body is not None:
+            # Not httpx's json=, which raises on a lone surrogate (half an emoji, as a no-code
+            # tool that cuts text sends): encode_json replaces it, as the forwarders do.
+            content = encode_json(request.body)
+            headers["Content-Type"] = _JSON_CONTENT_TYPE
         started = self._clock()
         try:
             answer = self._http.request(
                 method,
                 path,
-                json=request.body,
+                content=content,
                 params=request.params,
-                headers=self._auth_headers(key) | request.headers,
+                headers=headers,
                 timeout=timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

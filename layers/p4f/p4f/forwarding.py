@@ -23,8 +23,8 @@ publishing side):
                dead-letter queue, whose alarm fires
 
 Nothing is dropped, one bad record does not make nine good ones go out twice, and a pause
-does not push healthy records towards the dead-letter queue. `encode_json` is the one
-encoder of what the services are sent.
+does not push healthy records towards the dead-letter queue. `p4f.json_text.encode_json`
+encodes what the services are sent.
 
     ForwardingError             an event was not delivered; its record is reported failed
     ├── PoisonRecordError       the record can never be delivered: not a Pay4Feedback event
@@ -198,18 +198,6 @@ def identifying_fields(data: Mapping[str, JsonValue]) -> dict[str, str | int | f
         if (name in {"id", "status"} or name.endswith("_id"))
         and isinstance(value, str | int | float | bool)
     }
-
-
-def encode_json(value: object) -> bytes:
-    """`value` as compact UTF-8 JSON, as the services are sent it. A lone surrogate in a
-    string (half an emoji, which a webhook body may hold: README, "What the receiver
-    refuses") cannot be UTF-8: it becomes U+FFFD, the replacement character."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        # Through UTF-16, which pairs what surrogates can be paired and replaces the rest.
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
 def forward_batch[M](
