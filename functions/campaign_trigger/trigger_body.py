@@ -39,6 +39,7 @@ from pydantic import (
 from trigger_form import Convention, Fields, UnreadableBodyError, read_body, read_value
 
 from p4f.field_errors import describe, location
+from p4f.json_text import encode_json
 from p4f.models import Money, NewCampaign, NewQuestion
 
 MAX_KEY_LENGTH = 255
@@ -61,11 +62,12 @@ type ExternalId = Annotated[
 ]
 
 
-def _blank_is_absent(fields: Any, required: frozenset[str]) -> Any:
-    """An object's optional fields without those given as "" (a mapped field left empty)."""
+def _blank_is_absent(fields: Any, optional: frozenset[str]) -> Any:
+    """An object's fields without the optional ones given as "" (a mapped field left empty);
+    an unknown field is kept even when blank, to be refused (a misspelt one, too)."""
     if not isinstance(fields, dict):
         return fields
-    return {k: v for k, v in fields.items() if not (v == "" and k not in required)}
+    return {k: v for k, v in fields.items() if not (v == "" and k in optional)}
 
 
 _STRICT = ConfigDict(extra="forbid")
@@ -78,8 +80,8 @@ class _Strict(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _optional_blanks(cls, fields: Any) -> Any:
-        required = frozenset(n for n, f in cls.model_fields.items() if f.is_required())
-        return _blank_is_absent(fields, required)
+        optional = frozenset(n for n, f in cls.model_fields.items() if not f.is_required())
+        return _blank_is_absent(fields, optional)
 
 
 class TriggerReward(_Strict, Money):
@@ -149,7 +151,9 @@ class TriggerBody(_Strict, NewCampaign):
 
     def fingerprint(self) -> str:
         """A digest of what was asked for: the same key with another body is refused."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        # encode_json: model_dump_json raises on a lone surrogate, which the API is sent as
+        # U+FFFD (p4f.client); the digest is of the same bytes model_dump_json would give.
+        return hashlib.sha256(encode_json(self.model_dump(mode="json"))).hexdigest()
 
     def idempotency_key(
         self, *, header: str | None = None, event_id: str | None = None

@@ -27,6 +27,8 @@ from urllib.parse import parse_qsl
 
 from pydantic import JsonValue
 
+from p4f.fanout import deeper_than
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -67,6 +69,13 @@ class Fields:
     """The content type it came as: json, form or multipart."""
 
 
+MAX_DEPTH = 32
+"""The deepest a body nests (a campaign needs 3 levels: questions[0].prompt); deeper is
+refused before it is walked, so that no body can exhaust the recursion limit."""
+_TOO_DEEP = (
+    f"is nested deeper than {MAX_DEPTH} levels; a campaign's fields nest 3 deep at most "
+    "(questions[0].prompt)"
+)
 _PATH_PART = re.compile(r"[^.\[\]]+")
 _KEY_PART = re.compile(r"\[([^\[\]]*)\]|([^.\[\]]+)")
 _JSON_TYPES = ("application/json", "text/json")
@@ -78,7 +87,17 @@ def read_body(content_type: str | None, raw: bytes) -> Fields:
     """An HTTP body as fields, by its Content-Type (JSON when it names none)."""
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == _FORM:
-        pairs = parse_qsl(_text(raw, "form"), keep_blank_values=True)
+        if _looks_like_json(raw):
+            raise UnreadableBodyError(
+                f"body: is JSON, but its Content-Type says {kind}; send it as "
+                "application/json (in Zapier, Payload Type json; in Make, Body type Raw "
+                "with Content type JSON; in n8n, Body Content Type JSON)"
+            )
+        try:
+            # errors="strict": a %-escaped byte that is not UTF-8 is refused, as a raw one is.
+            pairs = parse_qsl(_text(raw, "form"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise UnreadableBodyError("form: a %-escaped value is not UTF-8 text") from None
         return _fields(pairs, "form")
     if kind == _MULTIPART:
         return _fields(_multipart(content_type or "", raw), "multipart")
@@ -91,6 +110,8 @@ def read_body(content_type: str | None, raw: bytes) -> Fields:
         )
     try:
         value: JsonValue = json.loads(raw)
+    except RecursionError:
+        raise UnreadableBodyError(f"body: {_TOO_DEEP}") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise UnreadableBodyError(
             f"body: is not valid JSON ({_reason(exc)}); check the JSON body in your tool, or "
@@ -102,6 +123,8 @@ def read_body(content_type: str | None, raw: bytes) -> Fields:
 def read_value(value: JsonValue, encoding: str = "json") -> Fields:
     """A body already parsed (an EventBridge event's detail, a JSON body) with its flattened
     keys made nested, and a one-element array made its element."""
+    if deeper_than(MAX_DEPTH, value):
+        raise UnreadableBodyError(f"body: {_TOO_DEEP}")
     if isinstance(value, list):
         if len(value) != 1:
             raise UnreadableBodyError(
@@ -135,9 +158,21 @@ def _split(key: str) -> tuple[Convention, list[str]]:
     elif "." in key:
         convention = Convention.DOTS
     else:
-        return Convention.NESTED, [key]
+        return Convention.NESTED, _checked([key], key)
     tokens = _KEY_PART.findall(key.replace("__", "."))
-    return convention, [bracketed if plain == "" else plain for bracketed, plain in tokens]
+    path = [bracketed if plain == "" else plain for bracketed, plain in tokens]
+    return convention, _checked(path, key)
+
+
+def _checked(path: list[str], key: str) -> list[str]:
+    if not path or not path[0]:  # "__", ".", "[]" or "": no field to put the value in
+        raise UnreadableBodyError(
+            f"{key or '(an empty key)'}: is not a field name; name each field as in "
+            "name, reward.amount or questions[0].prompt"
+        )
+    if len(path) > MAX_DEPTH:
+        raise UnreadableBodyError(f"{key[:64]}...: {_TOO_DEEP}")
+    return path
 
 
 def _put(into: dict[str, JsonValue], path: list[str], value: JsonValue, key: str) -> None:
@@ -211,4 +246,6 @@ def _looks_like_json(raw: bytes) -> bool:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
-    return "not UTF-8 text"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return "a number has more than 4,300 digits"  # Python's limit for int(str)

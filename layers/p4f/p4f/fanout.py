@@ -167,7 +167,9 @@ class ReceivedEvent:
             created_at=utc_time(event.get("created_at")),
             body=text,
             size=len(body),
-            too_deep=_deeper_than(MAX_JSON_DEPTH, event, text),
+            # Walked only when the text has that many brackets: most bodies are shallow.
+            too_deep=text.count("[") + text.count("{") > MAX_JSON_DEPTH
+            and deeper_than(MAX_JSON_DEPTH, event),
             unrepresentable_number=numbers.first_unrepresentable,
             change=change_of(event["type"], event.get("data")),
         )
@@ -217,12 +219,10 @@ def _check_characters(field: str, value: str) -> None:
         )
 
 
-def _deeper_than(levels: int, event: dict[str, Any], text: str) -> bool:
-    """Whether `event` (parsed from `text`) is nested deeper than `levels`; walked only when
-    it has that many brackets (a loop, not a recursion: it may be deep)."""
-    if text.count("[") + text.count("{") <= levels:
-        return False
-    stack: list[tuple[Any, int]] = [(event, 1)]
+def deeper_than(levels: int, value: object) -> bool:
+    """Whether parsed JSON `value` is nested deeper than `levels` (the outer object or list
+    is level 1; a loop, not a recursion: it may be deep)."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         node, depth = stack.pop()
         if depth > levels:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -87,6 +88,16 @@ def test_strings_from_no_code_tools_are_read_as_what_they_say() -> None:
             {"reward_amount": "5"},
             "reward_amount: is not a field of a campaign trigger (did you mean reward.amount?).",
         ),
+        # Blank, as a mapped field with nothing in it: still not a field, still refused.
+        ({"foo": ""}, "foo: is not a field of a campaign trigger."),
+        (
+            {"max_respones": ""},
+            "max_respones: is not a field of a campaign trigger (did you mean max_responses?).",
+        ),
+        (
+            {"reward": {"amount": "5", "currency": "USD", "curency": ""}},
+            "reward.curency: is not a field of a campaign trigger (did you mean reward.currency?).",
+        ),
     ],
 )
 def test_an_unknown_field_is_refused_never_dropped(fields: dict[str, Any], message: str) -> None:
@@ -128,12 +139,21 @@ def test_a_numeric_external_id_is_an_id_all_the_same() -> None:
         ({"external_id": " "}, "external_id: must not be empty"),
         ({"external_id": "x" * 256}, "external_id: must be at most 255 characters"),
         ({"external_id": True}, "external_id: must be a string"),
+        (
+            {"external_id": "crm-\ud83d"},
+            "external_id: holds half a character (a lone surrogate); send whole characters",
+        ),
+        (
+            {"reward": {"amount": float("nan"), "currency": "USD"}},
+            "reward.amount: must be a finite number (not NaN or Infinity)",
+        ),
+        ({"max_responses": float("inf")}, "max_responses: must be a finite number (not NaN or"),
     ],
 )
 def test_a_refusal_names_the_field(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidTriggerError) as raised:
         TriggerBody.parse(body(**fields))
-    assert str(raised.value) == message
+    assert str(raised.value).startswith(message)
 
 
 @pytest.mark.parametrize(
@@ -144,12 +164,88 @@ def test_a_refusal_names_the_field(fields: dict[str, Any], message: str) -> None
         (b"[]", "body: is a list of 0 items"),
         (b'"a string"', "body: must be a JSON object"),
         (b"\xff", "body: is not valid JSON (not UTF-8 text)"),
+        (
+            b'{"max_responses": 1' + b"0" * 5000 + b"}",
+            "body: is not valid JSON (a number has more than 4,300 digits)",
+        ),
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes, message: str) -> None:
     with pytest.raises(InvalidTriggerError) as raised:
         TriggerBody.parse(raw)
     assert str(raised.value).startswith(message)
+
+
+FORM = "application/x-www-form-urlencoded"
+TOO_DEEP = (
+    "is nested deeper than 32 levels; a campaign's fields nest 3 deep at most (questions[0].prompt)"
+)
+NOT_A_NAME = "is not a field name; name each field as in name, reward.amount or"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw", "message"),
+    [
+        # Each of these escaped the handler (a 502) before: RecursionError, ValueError.
+        (
+            "application/json",
+            b'{"description": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "body: " + TOO_DEEP,
+        ),
+        (
+            "application/json",
+            json.dumps(body(description={"a": {"a": {"a": {}}}}))
+            .replace("{}", "[" * 40 + "]" * 40)
+            .encode(),
+            "body: " + TOO_DEEP,
+        ),
+        *[
+            (FORM, f"name=N&{key}=x".encode(), f"{key[:64]}...: {TOO_DEEP}")
+            for key in ("description" + "[a]" * 60_000, "description" + "__a" * 40)
+        ],
+        (FORM, b"name=N&__=x", "__: " + NOT_A_NAME),
+        (FORM, b"name=N&.=x", ".: " + NOT_A_NAME),
+        (FORM, b"name=N&[]=x", "[]: " + NOT_A_NAME),
+        (FORM, b"name=N&=x", "(an empty key): " + NOT_A_NAME),
+        ("application/json", b'{"name": "N", "__": "x"}', "__: " + NOT_A_NAME),
+        ("application/json", b'{"name": "N", ".": "x"}', ".: " + NOT_A_NAME),
+        # Percent-encoded bytes that are not UTF-8 are refused as raw ones are, not replaced.
+        (FORM, b"name=%ED%A0%BD&reward__amount=5", "form: a %-escaped value is not UTF-8 text"),
+        (FORM, b"name=\xff", "form: is not UTF-8 text"),
+        (
+            FORM,
+            json.dumps(body()).encode(),
+            "body: is JSON, but its Content-Type says application/x-www-form-urlencoded; send "
+            "it as application/json (in Zapier, Payload Type json;",
+        ),
+    ],
+)
+def test_a_body_that_cannot_be_read_is_refused_saying_why(
+    content_type: str, raw: bytes, message: str
+) -> None:
+    with pytest.raises(InvalidTriggerError) as raised:
+        TriggerBody.from_http(content_type, raw)
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_a_detail_too_deep_or_with_a_nameless_key_is_refused_not_raised() -> None:
+    deep: Any = "x"
+    for _ in range(900):  # within EventBridge's 1,000 levels, beyond Python's recursion
+        deep = {"a": deep}
+    with pytest.raises(InvalidTriggerError, match=f"^body: {re.escape(TOO_DEEP)}$"):
+        TriggerBody.parse(body(description=deep))
+    with pytest.raises(InvalidTriggerError, match=r"^\.: is not a field name"):
+        TriggerBody.parse(body(**{".": "x"}))
+
+
+def test_a_lone_surrogate_in_text_is_kept_and_fingerprinted() -> None:
+    # Half an emoji (text cut by a tool): the API is sent U+FFFD for it (p4f.client).
+    trigger = TriggerBody.parse(body(name="Love it \ud83d", external_id="crm-7"))
+    assert trigger.name == "Love it \ud83d"
+    assert (
+        trigger.fingerprint()
+        == TriggerBody.parse(body(name="Love it \ufffd", external_id="crm-7")).fingerprint()
+    )
 
 
 def test_a_detail_that_is_not_an_object_is_refused() -> None:

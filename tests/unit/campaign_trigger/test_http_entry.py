@@ -56,6 +56,18 @@ def test_activate_launches_the_campaign(stack: Stack) -> None:
     assert campaign.status is CampaignStatus.ACTIVE
 
 
+def test_half_an_emoji_makes_the_campaign_with_the_replacement_character(stack: Stack) -> None:
+    # As a tool that cuts text sends it; it once raised in the client (a 502). The external
+    # id makes the trigger fingerprint the body and claim its key, too.
+    body = trigger_body(name="Love it \ud83d", external_id="crm-emoji")
+    answer = stack.post(json.dumps(body).encode())
+    assert answer["statusCode"] == 201, error(answer)
+    assert data(answer)["name"] == "Love it \ufffd"
+    again = stack.post(json.dumps(body).encode())
+    assert (again["statusCode"], data(again)["id"]) == (201, data(answer)["id"])
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+
+
 def test_what_zapier_sends_is_understood(stack: Stack) -> None:
     # Every value a string, and a mapped field with nothing in it as "".
     body = {

@@ -49,6 +49,10 @@ class Shape:
     body: bytes
     questions: tuple[str, ...] = ()
     """The prompts the campaign must have (created shapes)."""
+    status: str = "DRAFT"
+    """ACTIVE where the shape asks to activate it."""
+    max_responses: int | None = None
+    description: str | None = None
     refused: str | None = None
     """The start of the 400's message (refused shapes)."""
 
@@ -61,6 +65,8 @@ SHAPES = [
         "JSON, Unflatten on, every value a string",
         JSON,
         as_json(NESTED | {"max_responses": "100", "activate": "true"}),
+        status="ACTIVE",
+        max_responses=100,
     ),
     Shape(
         "Zapier",
@@ -121,7 +127,16 @@ SHAPES = [
         "Zapier",
         "form (the default), Unflatten off",
         FORM,
-        form(*REWARD_PAIRS, ("reward__currency", "USD"), ("activate", "yes")),
+        form(
+            *REWARD_PAIRS,
+            ("reward__currency", "USD"),
+            ("activate", "yes"),
+            ("max_responses", "50"),
+            ("description", "Why people leave"),
+        ),
+        status="ACTIVE",
+        max_responses=50,
+        description="Why people leave",
     ),
     Shape(
         "Zapier",
@@ -269,6 +284,22 @@ SHAPES = [
         form(*REWARD_PAIRS, ("reward", "5.00 USD")),
         refused="reward: is given both as a value and as fields",
     ),
+    Shape(
+        "Zapier",
+        'form, a misspelt field left empty ("")',
+        FORM,
+        form(*REWARD_PAIRS, ("reward__currency", "USD"), ("max_respones", "")),
+        refused="max_respones: is not a field of a campaign trigger (did you mean max_responses?)",
+    ),
+    Shape(
+        "Make",
+        "a JSON body with a form Content-Type",
+        FORM,
+        as_json(NESTED),
+        refused="body: is JSON, but its Content-Type says application/x-www-form-urlencoded; "
+        "send it as application/json (in Zapier, Payload Type json; in Make, Body type Raw "
+        "with Content type JSON; in n8n, Body Content Type JSON)",
+    ),
 ]
 
 
@@ -286,3 +317,8 @@ def test_what_no_code_tools_send(stack: Stack, shape: Shape) -> None:
     assert created["reward"]["amount"] in {"5.00", "5"}
     assert [q["prompt"] for q in created["questions"]] == list(shape.questions)
     assert all(q["type"] == "text" for q in created["questions"])
+    assert (created["status"], created["max_responses"], created["description"]) == (
+        shape.status,
+        shape.max_responses,
+        shape.description,
+    )
