@@ -27,17 +27,19 @@ the models below, from which the event catalogue (schemas/) is generated.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field, JsonValue, ValidationError
+from pydantic import BaseModel, Field, JsonValue
 from trigger import Outcome, TriggerRequest, TriggerResult, refused
 from trigger_body import InvalidTriggerError, TriggerBody
 
 from p4f.deferral import Deferred
 from p4f.fanout import BRIDGE_SOURCE
+from p4f.json_text import encode_json
 from p4f.models import Campaign
 
 if TYPE_CHECKING:
@@ -186,8 +188,10 @@ class TriggerQueue:
     ) -> Handled:
         message_id = str(record["messageId"])
         try:
-            event = BusEvent.model_validate_json(str(record["body"]))
-        except ValidationError:
+            # json.loads, not model_validate_json: that refuses a lone surrogate (half an
+            # emoji), which a detail may hold and the trigger reads like any other text.
+            event = BusEvent.model_validate(json.loads(str(record["body"])))
+        except (ValueError, RecursionError):  # ValidationError is a ValueError
             reason = "the message is not an EventBridge event (only the rule may send here)"
             return Handled(message_id, record, TriggerResult(Outcome.FAILED, 500, error=reason))
         if event.detail_type != CREATE_CAMPAIGN:
@@ -247,7 +251,9 @@ def outcome_entry(handled: Handled, bus_name: str) -> PutEventsRequestEntryTypeD
         "EventBusName": bus_name,
         "Source": BRIDGE_SOURCE,
         "DetailType": SUCCEEDED if result.campaign is not None else FAILED,
-        "Detail": detail.model_dump_json(),
+        # encode_json: a refusal may quote a key with half an emoji, which model_dump_json
+        # cannot encode.
+        "Detail": encode_json(detail.model_dump(mode="json")).decode(),
     }
 
 

@@ -138,6 +138,25 @@ def test_a_refused_trigger_reports_failure_and_is_not_retried(
     assert stack.campaigns() == []
 
 
+def test_odd_details_in_a_batch_are_handled_each_and_the_good_ones_done(stack: Stack) -> None:
+    # A nameless key (once a ValueError that failed the whole batch) is refused; half an
+    # emoji (once misread as "not an EventBridge event") is text like any other.
+    stack.put_event(trigger_body(external_id="good"))
+    stack.put_event(trigger_body(external_id="dot") | {".": "x"})
+    stack.put_event(trigger_body(name="Love it \ud83d", external_id="emoji"))
+    with stack.poller(concurrency=1) as poller:
+        poller.wait_until_idle(timeout=10)
+    outcomes = {o["detail"]["external_id"]: o for o in stack.outcomes()}
+    assert outcomes["dot"]["detail-type"] == "CampaignTriggerFailed"
+    assert outcomes["dot"]["detail"]["error"]["message"].startswith(".: is not a field name")
+    assert outcomes["good"]["detail-type"] == "CampaignTriggerSucceeded"
+    assert outcomes["emoji"]["detail"]["campaign"]["name"] == "Love it \ufffd"
+    assert sorted(c.name for c in stack.campaigns()) == ["Checkout feedback", "Love it \ufffd"]
+    assert [len(i.message_ids) for i in poller.invocations] == [3]
+    assert all(not i.failed_ids for i in poller.invocations)
+    assert stack.dead_letters() == []
+
+
 def test_a_transient_failure_is_retried_by_sqs_and_makes_one_campaign(
     load_function: LoadFunction, sandbox: SandboxServer
 ) -> None:
