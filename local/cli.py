@@ -151,7 +151,17 @@ def query_mirror(args: argparse.Namespace) -> int:
 
     from local.warehouse import LocalMirror, WarehouseNotEnabledError, format_table
     from local.warehouse.engine import MirrorDatabase, MirrorQueryError
+    from p4f.mirror import MirrorKind
 
+    folders = [kind.value for kind in MirrorKind]
+    if args.files is not None and not any((args.files / name).is_dir() for name in folders):
+        # A mistyped path would otherwise answer every query with no rows.
+        print(
+            f"error: {args.files} holds none of the mirror's folders ({', '.join(folders)}); "
+            f"copy the mirror there first: aws s3 sync s3://<WarehouseBucketName>/ {args.files}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if args.files is not None:
             with MirrorDatabase(args.files) as database:
