@@ -209,6 +209,35 @@ def test_a_list_full_of_changes_newer_than_the_last_run_says_it_may_have_missed_
     assert "may have missed changes" in caplog.text
 
 
+def test_a_failed_listing_does_not_move_the_time_the_next_horizon_is_compared_with(
+    world: World,
+) -> None:
+    campaign = world.api.create_campaign(name="Gap", reward=REWARD)
+    world.api.update_campaign(campaign.id, status="ACTIVE")
+    assert world.reconciler.run().stopped is None
+    time.sleep(1.0)  # times are to the second: every response is after the run
+    submitted = [world.admin.submit_response(campaign.id) for _ in range(LIST_LIMIT + 1)]
+    world.store.record(
+        sighting
+        for response in submitted
+        if (sighting := sighting_of("response_submitted", response.model_dump(mode="json")))
+    )
+    world.admin.arm_fault(method="GET", path="/api/v1/responses", status=400, times=1)
+    failed = world.reconciler.run()
+    assert failed.stopped is not None
+    assert failed.stopped.startswith("listing responses")
+    time.sleep(1.0)
+
+    report = world.reconciler.run()
+
+    # The oldest of the 501 was never listed: the failed run does not hide that.
+    assert report.stopped is None
+    assert report.listed[Kind.RESPONSES] == LIST_LIMIT
+    assert report.may_have_missed == [Kind.RESPONSES]
+    # The campaigns were listed completely by the failed run, and by this one.
+    assert world.store.listed_at()[Kind.CAMPAIGNS] > datetime.fromisoformat(failed.started_at)
+
+
 def test_a_missing_subscription_is_reported_and_left_alone_unless_repair_is_on(
     world: World,
 ) -> None:
