@@ -69,6 +69,9 @@ class MotoServer(Started):
             [*_moto_server_command(), "-H", self._host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C reaches the stack, which stops what uses
+            # AWS first and moto_server last.
+            start_new_session=True,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
