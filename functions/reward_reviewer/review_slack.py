@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from p4f.forwarding import encode_json
+from p4f.json_text import encode_json
 from p4f.retries import SLACK_RETRY_AFTER_SECONDS, retry_after
 from p4f.secrets import CachedSecret, SecretFormatError
 
