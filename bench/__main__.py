@@ -17,6 +17,7 @@ from bench.lambda_env import importable_layer
 from bench.layer_size import layer_size
 from bench.reconciler import reconciler_run
 from bench.report import Row, machine, markdown, write_json
+from bench.reward_review import reward_review
 from bench.slack_burst import Burst, slack_burst
 from bench.subjects import BUILD, SUBJECTS
 from bench.tenant_budget import tenant_budget
@@ -50,6 +51,10 @@ class Settings:
     reconciled_responses: int = 200
     """Of five campaigns, all their webhooks dropped (figure 8): about 460 events, within the
     1,000 the sandbox keeps for `events()` and `deliveries()`."""
+    reviewed_responses: int = 200
+    """Figure 9: about five windows of the budget's background pace (600 sandbox events)."""
+    review_window: int = 6
+    """Figure 9's minute, compressed (seconds; the budget's window is whole seconds)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,11 @@ def _reconciler(space: Workspace) -> list[Row]:
     return reconciler_run(responses_each=space.settings.reconciled_responses // 5)
 
 
+def _review(space: Workspace) -> list[Row]:
+    settings = space.settings
+    return reward_review(responses=settings.reviewed_responses, window=settings.review_window)
+
+
 FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "cold": _cold,
     "warm": _warm,
@@ -137,9 +147,10 @@ FIGURES: dict[str, Callable[[Workspace], list[Row]]] = {
     "layer": _layer,
     "warehouse": _warehouse,
     "reconciler": _reconciler,
+    "review": _review,
 }
 """Each figure by name, in the table's order."""
-LAYER_FREE = frozenset({"burst", "client", "budget", "warehouse", "reconciler"})
+LAYER_FREE = frozenset({"burst", "client", "budget", "warehouse", "reconciler", "review"})
 """The figures that run without the layer `sam build` makes."""
 
 

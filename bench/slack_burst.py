@@ -34,7 +34,7 @@ import boto3
 from moto import mock_aws
 
 from bench.report import Row, Target
-from chaos.harness import environment, load
+from chaos.harness import cold_starts, environment
 from local.asgi_server import ThreadedAsgiServer
 from local.atomic_moto import make_dynamodb_atomic
 from local.sample_events import catalogue_event, forwarder_record
@@ -44,7 +44,7 @@ from local.template import Template
 from p4f.models import EventType
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 FIGURE = "(3) Slack burst"
 CHANNEL = "C0BURST0001"
@@ -94,17 +94,10 @@ def slack_burst(burst: Burst) -> list[Row]:
             "SLACK_CONTAINERS": str(variables["SLACK_CONTAINERS"]),
             "SLACK_DIGEST_ABOVE": str(digest_above),
         }
-
-        def container() -> Callable[..., Any]:
-            with environment(env):
-                app = load("slack_forwarder")
-            handler: Callable[..., Any] = app.lambda_handler
-            return handler
-
         poller = SqsPoller(
             sqs,
             queue_url,
-            new_container=container,
+            new_container=cold_starts("slack_forwarder", env),
             function_name="slack-forwarder",
             batch_size=mapping["BatchSize"],
             concurrency=mapping["ScalingConfig"]["MaximumConcurrency"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -52,6 +52,18 @@ def load(function: str) -> ModuleType:
     name = f"functions.{function}.app"
     sys.modules.pop(name, None)
     return importlib.import_module(name)
+
+
+def cold_starts(function: str, env: Mapping[str, str]) -> Callable[[], Callable[..., Any]]:
+    """A `new_container` for SqsPoller: each call loads the function afresh under `env` (a
+    container's cold start) and gives its handler."""
+
+    def container() -> Callable[..., Any]:
+        with environment(env):
+            handler: Callable[..., Any] = load(function).lambda_handler
+        return handler
+
+    return container
 
 
 def drain(sqs: Any, queue_url: str) -> list[str]:

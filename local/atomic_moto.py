@@ -23,6 +23,7 @@ grows with the table: 0.25 s a transaction at a thousand items).
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 from typing import Any
@@ -127,15 +128,32 @@ def _key(backend: DynamoDBBackend, kind: str, operation: dict[str, Any]) -> dict
     return found
 
 
+EXIT_WITH_STDIN = "--exit-when-stdin-closes"
+"""Stop when stdin closes: when the process that started this one is gone, however it went
+(local.moto_server runs it in a session of its own, which no Ctrl-C or kill of the
+starter's process group reaches)."""
+
+
+def _exit_when_stdin_closes() -> None:
+    def watch() -> None:
+        sys.stdin.read()
+        os._exit(0)  # nothing to flush: moto keeps its state in memory
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
 def main() -> int:
     """moto_server's command line, with DynamoDB made atomic first (and Firehose writing
     S3 objects as Firehose does: local.moto_firehose; EventBridge's JSON paths parsed once:
-    local.moto_events)."""
+    local.moto_events); and EXIT_WITH_STDIN."""
     from moto.server import main as moto_server
 
     from local.moto_events import make_event_paths_cached
     from local.moto_firehose import make_firehose_faithful
 
+    if EXIT_WITH_STDIN in sys.argv:
+        sys.argv.remove(EXIT_WITH_STDIN)
+        _exit_when_stdin_closes()
     make_dynamodb_atomic()
     make_firehose_faithful()
     make_event_paths_cached()

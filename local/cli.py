@@ -151,7 +151,17 @@ def query_mirror(args: argparse.Namespace) -> int:
 
     from local.warehouse import LocalMirror, WarehouseNotEnabledError, format_table
     from local.warehouse.engine import MirrorDatabase, MirrorQueryError
+    from p4f.mirror import MirrorKind
 
+    folders = [kind.value for kind in MirrorKind]
+    if args.files is not None and not any((args.files / name).is_dir() for name in folders):
+        # A mistyped path would otherwise answer every query with no rows.
+        print(
+            f"error: {args.files} holds none of the mirror's folders ({', '.join(folders)}); "
+            f"copy the mirror there first: aws s3 sync s3://<WarehouseBucketName>/ {args.files}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if args.files is not None:
             with MirrorDatabase(args.files) as database:
@@ -221,16 +231,17 @@ def reconcile(args: argparse.Namespace) -> int:
         return 2
     for line in describe_run(report):
         print(line)
-    return 1 if report["failed"] or report["stopped"] else 0
+    return 1 if report["busy"] or report["failed"] or report["stopped"] else 0
 
 
 def describe_run(report: dict[str, Any]) -> list[str]:
     """A reconciler run's report (functions/reconciler), in lines."""
-    listed = ", ".join(f"{count} {kind}" for kind, count in report["listed"].items())
-    missing = report["missing"]
+    listed = ", ".join(
+        _counted(count, kind.removesuffix("s")) for kind, count in report["listed"].items()
+    )
     lines = [
-        f"Listed {listed or 'nothing'} ({report['api_calls']} API calls).",
-        f"{missing} change{'' if missing == 1 else 's'} the bridge had not seen: "
+        f"Listed {listed or 'nothing'} ({_counted(report['api_calls'], 'API call')}).",
+        f"{_counted(report['missing'], 'change')} the bridge had not seen: "
         f"{report['published']} published, {report['duplicates']} already brought by a "
         f"webhook, {report['busy'] + report['failed']} left for the next run.",
         *(f"  {change}" for change in report["changes"]),
@@ -246,6 +257,10 @@ def describe_run(report: dict[str, Any]) -> list[str]:
     if report["stopped"]:
         lines.append(f"Stopped early: {report['stopped']}")
     return lines
+
+
+def _counted(count: int, thing: str) -> str:
+    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -367,7 +382,9 @@ def _parser() -> argparse.ArgumentParser:
         "stack `p4f-bridge local up` runs with --log-dir: it lists the sandbox's campaigns and "
         "responses, publishes the state changes no webhook brought, checks the webhook "
         "subscription, and this prints its report. Exit status 1 when some change was left "
-        "for the next run.",
+        "for the next run (being published by a webhook at the same moment, or failed) or the "
+        "run stopped early (the API did not answer, its deadline), 2 when no local stack "
+        "runs.",
     )
     run.add_argument(
         "--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="the running local stack's logs"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.input_transformer import TransformError
-from local.lifecycle import Started
+from local.lifecycle import Outage, Started
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,6 +71,7 @@ class FirehoseRelay(Started):
         self._quiet_passes = 0
         """Passes over every queue that found nothing, so far."""
         self._stopping = threading.Event()
+        self._outage = Outage(logger, "the Firehose relay could not reach SQS or Firehose")
         self._thread = threading.Thread(target=self._run, name="firehose-relay", daemon=True)
         self.delivered = 0
         """Events handed to Firehose so far."""
@@ -124,9 +125,13 @@ class FirehoseRelay(Started):
         while not self._stopping.is_set():
             try:
                 received = sum(self._drain(target) for target in self._targets)
-            except (ClientError, BotoCoreError):
-                logger.exception("the Firehose relay could not reach SQS or Firehose; retrying")
+            except (ClientError, BotoCoreError) as exc:
+                if self._stopping.is_set():
+                    return  # what it calls may have stopped first
+                self._outage.failed(exc)
                 received = -1
+            else:
+                self._outage.ended()
             if received == 0:
                 with self._passes:
                     self._quiet_passes += 1

@@ -41,7 +41,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 def _moto_server_command() -> list[str]:
     if importlib.util.find_spec("flask") is None:  # what moto[server] adds to moto
         raise MotoServerError("moto[server] is not installed: run `make` to set up .venv")
-    return [sys.executable, "-m", "local.atomic_moto"]
+    from local.atomic_moto import EXIT_WITH_STDIN
+
+    return [sys.executable, "-m", "local.atomic_moto", EXIT_WITH_STDIN]
 
 
 def moto_client(url: str, service_name: str) -> Any:
@@ -67,8 +69,12 @@ class MotoServer(Started):
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603 (our own venv's moto_server)
             [*_moto_server_command(), "-H", self._host, "-p", str(self.port)],
+            stdin=subprocess.PIPE,  # closed by stop(), or by this process's end, however it ends
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C reaches the stack, which stops what uses
+            # AWS first and moto_server last.
+            start_new_session=True,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -105,6 +111,8 @@ class MotoServer(Started):
     def stop(self) -> None:
         if self._process is None:
             return
+        if self._process.stdin is not None:
+            self._process.stdin.close()
         self._process.terminate()
         wait_or_kill(self._process, timeout=5)
         self._process = None

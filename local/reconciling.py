@@ -1,8 +1,8 @@
 """A dropped stretch on the local stack: webhooks lost while campaigns live, then the
 reconciler fills the gaps, then the lost webhooks arrive late: every change on the bus once.
 
-    result = dropped_stretch(stack, campaigns=1, responses_each=4)   # the demo's part
-    result = dropped_stretch(stack, campaigns=5, responses_each=100) # the bench's 500
+    result = dropped_stretch(stack, campaigns=1, responses_each=2)   # the demo's part
+    result = dropped_stretch(stack, campaigns=5, responses_each=40)  # the bench's 200
 
 Counted per change identity (p4f.changes), on the bus's consumer queue. What a run cannot
 recover is a campaign's change a later one overwrote before the run (its launch, then a

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.lambda_events import LocalLambdaContext, sqs_event, sqs_record_from_message
-from local.lifecycle import Started
+from local.lifecycle import Outage, Started
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -151,6 +151,7 @@ class SqsPoller(Started):
         self._wait_seconds = wait_seconds
         self._report_failures = report_batch_item_failures
         self._stopping = threading.Event()
+        self._outage = Outage(logger, f"could not receive from {queue_url}")
         self._sqs_lock = _TurnLock()
         self._state = threading.Lock()
         self._busy = 0
@@ -229,10 +230,13 @@ class SqsPoller(Started):
         while not self._stopping.is_set():
             try:
                 messages = self._receive()
-            except (ClientError, BotoCoreError):
-                logger.exception("could not receive from %s; retrying", self._queue_url)
+            except (ClientError, BotoCoreError) as exc:
+                if self._stopping.is_set():
+                    return  # SQS may have stopped first
+                self._outage.failed(exc)
                 self._stopping.wait(_RETRY_RECEIVE_SECONDS)
                 continue
+            self._outage.ended()
             if messages:
                 self._handle(container, handler, messages)
             elif not self._wait_seconds:

@@ -13,7 +13,8 @@
     GET /triggers/campaigns (with the token): what the trigger accepts, as JSON.
     409  a request with the same key is being processed (Retry-After)
     422  the key was used before with a different body
-    429  Pay4Feedback's rate limit is used up (Retry-After)
+    429  Pay4Feedback's rate limit, or the bridge's own API budget, is used up (Retry-After;
+         the message says which)
     5xx  Pay4Feedback or AWS failed: retry with the same key
 
 Every answer carries the API's own envelope.

@@ -124,6 +124,10 @@ def _measure(report: RunReport) -> None:
     metrics.add_metric("ReconcilerMayHaveMissed", MetricUnit.Count, len(report.may_have_missed))
     unhealthy = report.subscription in {SubscriptionState.MISSING, SubscriptionState.REPAIRED}
     metrics.add_metric("WebhookSubscriptionMissing", MetricUnit.Count, int(unhealthy))
+    # A run the API did not answer (a revoked key, an outage) or that ran out of time or
+    # budget is blind to what it did not list: no other metric of it says so.
+    incomplete = report.stopped is not None or report.subscription == SubscriptionState.UNKNOWN
+    metrics.add_metric("ReconcilerIncomplete", MetricUnit.Count, int(incomplete))
     for kind, horizon in report.horizon.items():
         at = utc_time(horizon)
         if at is not None:

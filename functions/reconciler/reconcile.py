@@ -45,7 +45,7 @@ from p4f.publish_once import Publication
 from p4f.retries import Deadline
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from reconciler_state import StateStore
 
@@ -92,7 +92,8 @@ class RunReport:
     horizon: dict[str, str | None] = field(default_factory=dict)
     """The oldest change each list showed (created_at, submitted_at)."""
     may_have_missed: list[str] = field(default_factory=list)
-    """Lists whose horizon is newer than the previous run: changes between may be lost."""
+    """Lists whose horizon is newer than their previous complete listing: changes between
+    may be lost."""
     subscription: str = SubscriptionState.UNKNOWN
     repaired_webhook_id: str | None = None
     api_calls: int = 0
@@ -144,7 +145,7 @@ class Reconciler:
     def run(self) -> RunReport:
         started = self._now()
         report = RunReport(started_at=started.isoformat())
-        previous = self._store.last_run()
+        previous = self._store.listed_at()
         with self._api.priority(Priority.BACKGROUND):
             if self._subscription is not None:
                 self._subscription.run(report)
@@ -153,44 +154,58 @@ class Reconciler:
             except Pay4FeedbackError as exc:
                 report.stopped = f"{type(exc).__name__}: {exc}"
                 return report
-            campaigns = self._listed(Kind.CAMPAIGNS, self._api.iter_campaigns, report)
-            responses = self._listed(Kind.RESPONSES, self._api.iter_responses, report)
+            campaigns, campaigns_complete = self._listed(
+                Kind.CAMPAIGNS, self._api.iter_campaigns, report
+            )
+            responses, responses_complete = self._listed(
+                Kind.RESPONSES, self._api.iter_responses, report
+            )
         self._horizon(Kind.CAMPAIGNS, [c.created_at for c in campaigns], previous, report)
         self._horizon(Kind.RESPONSES, [r.submitted_at for r in responses], previous, report)
         found = self._missing(campaigns, responses)
         report.missing = len(found)
         for change, resource in sorted(found, key=lambda pair: pair[0].at):
             self._publish(change, resource, tenant_id, report)
-        self._store.remember_run({"last_run_at": started.isoformat()})
+        # Only a complete listing is what the next run's horizon may be compared with: after
+        # a failed one, the rows created since the last complete listing are still unseen.
+        complete = {Kind.CAMPAIGNS: campaigns_complete, Kind.RESPONSES: responses_complete}
+        self._store.remember_listed([kind for kind, done in complete.items() if done], started)
         return report
 
     @staticmethod
     def _listed[R: (Campaign, Response)](
         kind: Kind, listing: Callable[[], Iterator[R]], report: RunReport
-    ) -> list[R]:
+    ) -> tuple[list[R], bool]:
+        """The rows listed, and whether that is the whole list."""
         rows: list[R] = []
+        complete = True
         try:
             rows.extend(listing())
         except Pay4FeedbackError as exc:
             report.stopped = report.stopped or f"listing {kind}: {type(exc).__name__}: {exc}"
+            complete = False
         report.listed[kind] = len(rows)
-        return rows
+        return rows, complete
 
     @staticmethod
     def _horizon(
-        kind: Kind, times: list[datetime], previous: dict[str, str], report: RunReport
+        kind: Kind, times: list[datetime], previous: Mapping[str, datetime], report: RunReport
     ) -> None:
         horizon = min(times, default=None)
         report.horizon[kind] = horizon.isoformat() if horizon else None
-        last_run = previous.get("last_run_at")
-        if horizon is None or len(times) < LIST_LIMIT or last_run is None:
+        listed_at = previous.get(kind)
+        if horizon is None or len(times) < LIST_LIMIT or listed_at is None:
             return
-        if horizon > datetime.fromisoformat(last_run):
+        if horizon > listed_at:
             report.may_have_missed.append(kind)
             logger.warning(
-                "may have missed changes: the list's oldest row is newer than the previous "
-                "run, so rows created between them are beyond its reach",
-                extra={"list": kind, "horizon": horizon.isoformat(), "previous_run": last_run},
+                "may have missed changes: the list's oldest row is newer than its previous "
+                "complete listing, so rows created between them are beyond its reach",
+                extra={
+                    "list": kind,
+                    "horizon": horizon.isoformat(),
+                    "previous_listing": listed_at.isoformat(),
+                },
             )
 
     def _missing(

@@ -6,9 +6,10 @@ webhooks and the reconciler's events alike) and by the reconciler's runs:
     {"id": <resource id>, "seen": {"<event type>|<time>", ...},     the changes seen
      "status": ..., "status_at": <time of that status>}            the newest status seen
 
-and one item of the reconciler's runs, {"id": "reconciler-runs", "<kind>_horizon": ...,
-"last_run_at": ...}: what the next run compares its horizon with. Updates only add what
-was seen and move a status forward in time, so they may come in any order, and twice.
+and one item of the reconciler's runs, {"id": "reconciler-runs", "<kind>_listed_at": ...}:
+when a run last listed each list (campaigns, responses) completely, what the next run
+compares that list's horizon with. Updates only add what was seen and move a status forward
+in time, so they may come in any order, and twice.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from p4f.forwarding import Prepared, QueuedEvent
 
 RUNS_ITEM_ID = "reconciler-runs"
+_LISTED_AT = "_listed_at"
 _BATCH_GET = 100
 """DynamoDB's most keys in a BatchGetItem."""
 
@@ -105,21 +107,29 @@ class StateStore:
                 # A newer status is known: only the change is new.
                 self._update(change.resource_id, "ADD seen :seen", {":seen": values[":seen"]})
 
-    def last_run(self) -> dict[str, str]:
-        """The previous run's horizons and time (empty before the first run)."""
+    def listed_at(self) -> dict[str, datetime]:
+        """When each list was last listed completely, by its name (absent: never)."""
         answer = self._dynamodb.get_item(
             TableName=self._table, Key={"id": {"S": RUNS_ITEM_ID}}, ConsistentRead=True
         )
         return {
-            name: value["S"]
+            name.removesuffix(_LISTED_AT): datetime.fromisoformat(value["S"])
             for name, value in answer.get("Item", {}).items()
-            if name != "id" and "S" in value
+            if name.endswith(_LISTED_AT) and "S" in value
         }
 
-    def remember_run(self, fields: Mapping[str, str]) -> None:
-        self._dynamodb.put_item(
+    def remember_listed(self, lists: Sequence[str], at: datetime) -> None:
+        """`lists` were listed completely by the run that started `at`; the others keep
+        their previous time."""
+        if not lists:
+            return
+        names = {f"#list{i}": f"{name}{_LISTED_AT}" for i, name in enumerate(lists)}
+        self._dynamodb.update_item(
             TableName=self._table,
-            Item={"id": {"S": RUNS_ITEM_ID}} | {k: {"S": v} for k, v in fields.items()},
+            Key={"id": {"S": RUNS_ITEM_ID}},
+            UpdateExpression="SET " + ", ".join(f"{n} = :at" for n in names),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":at": {"S": at.isoformat()}},
         )
 
     def _update(

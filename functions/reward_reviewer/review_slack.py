@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from p4f.retries import retry_after
+from p4f.forwarding import encode_json
+from p4f.retries import SLACK_RETRY_AFTER_SECONDS, retry_after
 from p4f.secrets import CachedSecret, SecretFormatError
 
 if TYPE_CHECKING:
@@ -113,14 +114,17 @@ class ReviewSlack:
             raise SlackRefusedError(f"Slack refused the update: HTTP {answer.status_code}")
 
     def _send(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        # encode_json: a respondent's half emoji (a lone surrogate) in the message cannot
+        # be UTF-8 as it is, and must not fail the batch.
+        headers = {**headers, "Content-Type": "application/json; charset=utf-8"}
         try:
             answer = self._http.post(
-                url, json=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
+                url, content=encode_json(body), headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
             )
         except httpx.TransportError as exc:
             raise SlackBusyError(f"Slack did not answer ({type(exc).__name__})") from exc
         if answer.status_code == 429:
-            wait = retry_after(answer)
+            wait = retry_after(answer, SLACK_RETRY_AFTER_SECONDS)
             raise SlackBusyError(f"Slack answered 429, Retry-After {wait:g}s", wait)
         if answer.status_code >= 500:
             raise SlackBusyError(f"Slack answered HTTP {answer.status_code}")
@@ -138,7 +142,9 @@ def _web_api_payload(answer: httpx.Response) -> dict[str, Any]:
         return payload
     error = str(payload.get("error") or f"HTTP {answer.status_code}")
     if error == "ratelimited":
-        raise SlackBusyError("Slack answered ratelimited", retry_after(answer))
+        raise SlackBusyError(
+            "Slack answered ratelimited", retry_after(answer, SLACK_RETRY_AFTER_SECONDS)
+        )
     raise SlackRefusedError(
         f"Slack refused the review message: {error} (check the bot token, its chat:write "
         "scope, and that the app is in the channel)"

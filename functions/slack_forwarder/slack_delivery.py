@@ -74,7 +74,7 @@ from p4f.forwarding import (
     encode_json,
     read_secret,
 )
-from p4f.retries import Deadline, RetryPolicy, retry_after
+from p4f.retries import SLACK_RETRY_AFTER_SECONDS, Deadline, RetryPolicy, retry_after
 from p4f.secrets import CachedSecret, SecretFormatError
 
 if TYPE_CHECKING:
@@ -138,8 +138,6 @@ _ADVICE: dict[tuple[str, bool], str] = {
     ),
 }
 """What to do about a refusal, by its kind and the destination (True: an incoming webhook)."""
-SLACK_RETRY_AFTER_SECONDS = 1.0
-"""A 429 without Retry-After: Slack asks for about a second between messages."""
 DIGEST_ABOVE = 5
 """A batch of more events than this is a backlog: posted in digests (SLACK_DIGEST_ABOVE)."""
 _NOT_SENT = (

@@ -15,7 +15,7 @@ import secrets
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -120,10 +120,10 @@ class EventPublisher(Protocol):
         data: dict[str, JsonValue],
         recipients: Sequence[Subscription],
         *,
-        dropped: bool = False,
+        dropping: Callable[[], bool],
     ) -> None:
-        """Record the event and deliver it to each of `recipients` (`dropped`: hold the
-        deliveries back until released, attempting none)."""
+        """Record the event and deliver it to each of `recipients`, holding a delivery
+        back until released, unattempted, whenever `dropping()` says so before an attempt."""
         ...
 
 
@@ -189,7 +189,6 @@ class Tenant:
         self._faults.clear()
         return count
 
-    @property
     def drops_deliveries(self) -> bool:
         """Whether a drop_deliveries fault is armed."""
         return any(armed.rule.drop_deliveries for armed in self._faults)
@@ -367,7 +366,7 @@ class Tenant:
             EventType.PING,
             ping.model_dump(mode="json"),
             [subscription],
-            dropped=self.drops_deliveries,
+            dropping=self.drops_deliveries,
         )
         return resource
 
@@ -456,7 +455,7 @@ class Tenant:
             event_type,
             resource.model_dump(mode="json"),
             recipients,
-            dropped=self.drops_deliveries,
+            dropping=self.drops_deliveries,
         )
 
 

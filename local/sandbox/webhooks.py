@@ -16,7 +16,7 @@ import itertools
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -53,6 +53,8 @@ class _Delivery:
     subscription: Subscription
     give_up_at: float
     """time.monotonic() after which no attempt is started."""
+    dropping: Callable[[], bool]
+    """Whether the tenant's deliveries are held back now (a drop_deliveries fault)."""
     status: DeliveryStatus = DeliveryStatus.PENDING
 
 
@@ -139,10 +141,11 @@ class WebhookDispatcher:
         data: dict[str, JsonValue],
         recipients: Sequence[Subscription],
         *,
-        dropped: bool = False,
+        dropping: Callable[[], bool],
     ) -> None:
-        """Record a new event and start its delivery to each recipient (`dropped`: keep
-        the deliveries back, unattempted, until `release_dropped`)."""
+        """Record a new event and start its delivery to each recipient. Whenever `dropping()`
+        says so, before an attempt, the delivery is held back, unattempted, until
+        `release_dropped`."""
         event = WebhookEvent(
             id=f"evt_{uuid.uuid4().hex}",
             type=event_type,
@@ -154,15 +157,15 @@ class WebhookDispatcher:
         body = event.model_dump_json().encode()
         give_up_at = time.monotonic() + self._retry_for
         for subscription in recipients:
-            delivery = _Delivery(event, body, subscription, give_up_at)
-            if dropped:
+            delivery = _Delivery(event, body, subscription, give_up_at, dropping)
+            if dropping():  # held back at once: release_dropped() counts it from now on
                 self._logs[tenant_id].dropped.append(delivery)
             else:
                 self._start(delivery)
 
     def release_dropped(self, tenant_id: str) -> int:
         """Deliver the tenant's dropped deliveries now, oldest first, retried as usual from
-        now on; how many there were."""
+        now on (held back again while drops are still armed); how many there were."""
         dropped = self._logs[tenant_id].dropped
         released = len(dropped)
         for delivery in dropped:
@@ -189,6 +192,10 @@ class WebhookDispatcher:
         for number in itertools.count(1):
             if delivery.subscription.deleted:
                 delivery.status = DeliveryStatus.CANCELLED
+                return
+            if delivery.dropping():
+                # Also a delivery in its retries: an armed drop stops every attempt.
+                self._logs[delivery.event.tenant_id].dropped.append(delivery)
                 return
             if await self._attempt(delivery, number):
                 delivery.status = DeliveryStatus.DELIVERED

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from local.sandbox import SandboxAdmin, SandboxServer, running_sandbox
@@ -31,7 +32,12 @@ def key() -> str:
 
 
 def unpaced(
-    sandbox: SandboxServer, key: str, *, timeout: float = 5, retry: RetryPolicy | None = None
+    sandbox: SandboxServer,
+    key: str,
+    *,
+    timeout: float = 5,
+    retry: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> Pay4FeedbackClient:
     """A client that does not pace itself: the sandbox's own limit is lifted for these tests."""
     SandboxAdmin(sandbox.url, key).set_rate_limit(100_000, 60)
@@ -41,11 +47,29 @@ def unpaced(
         budget=SlidingWindowLimiter(100_000, 1),
         timeout=timeout,
         retry=retry,
+        transport=transport,
     )
 
 
 def version(sandbox: SandboxServer) -> str:
     return sandbox.settings.api_version
+
+
+def adopt_none(_: Campaign) -> bool:
+    """An `accept` that claims no campaign the lookup finds: the client posts again."""
+    return False
+
+
+class Recording(httpx.HTTPTransport):
+    """The client's transport, keeping every request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        return super().handle_request(request)
 
 
 def test_iter_campaigns_lists_1200_campaigns_whole_in_v1_1(
@@ -95,11 +119,29 @@ def test_iter_responses_filters_in_both_versions(sandbox: SandboxServer, key: st
 def test_every_post_carries_an_idempotency_key_kept_across_its_retries(
     sandbox: SandboxServer, key: str
 ) -> None:
+    """Lost answers (the sandbox does the work, then answers after the client gave up): each
+    POST is sent again with its own key, and v1.1 answers the repeat from that key."""
     admin = SandboxAdmin(sandbox.url, key)
-    admin.arm_fault(method="POST", path="/api/v1/campaigns", status=503)
-    with unpaced(sandbox, key, retry=FAST_RETRIES) as api:
-        campaign = api.create_campaign(name="After a 503", reward=REWARD)
-        assert [c.id for c in api.list_campaigns()] == [campaign.id]
+    recording = Recording()
+    with unpaced(sandbox, key, timeout=1.0, retry=FAST_RETRIES, transport=recording) as api:
+        admin.arm_fault(method="POST", path="/api/v1/campaigns", delay=3.0)
+        campaign = api.create_campaign(name="Lost answers", reward=REWARD, accept=adopt_none)
+        api.update_campaign(campaign.id, status=CampaignStatus.ACTIVE)
+        admin.arm_fault(method="POST", path=f"/api/v1/campaigns/{campaign.id}/pause", delay=3.0)
+        assert api.pause_campaign(campaign.id).status is CampaignStatus.PAUSED
+        listed = [c.id for c in api.list_campaigns()]
+    keys: dict[str, list[str | None]] = {}
+    for request in recording.sent:
+        if request.method == "POST":
+            keys.setdefault(request.url.path, []).append(request.headers.get("Idempotency-Key"))
+    assert keys.keys() == {"/api/v1/campaigns", f"/api/v1/campaigns/{campaign.id}/pause"}
+    for sends in keys.values():
+        assert len(sends) == 2  # the lost one and its repeat
+        assert sends[0] is not None
+        assert sends[1] == sends[0]
+    assert len({sends[0] for sends in keys.values()}) == 2  # one key per call
+    if version(sandbox) == "1.1":
+        assert listed == [campaign.id]  # the repeat was answered from the key
 
 
 def test_a_lost_post_answer_makes_one_campaign_thanks_to_the_key_in_v1_1(
@@ -109,10 +151,6 @@ def test_a_lost_post_answer_makes_one_campaign_thanks_to_the_key_in_v1_1(
     with the same fields): told to adopt none, the client posts again, with the same key."""
     admin = SandboxAdmin(sandbox.url, key)
     admin.arm_fault(method="POST", path="/api/v1/campaigns", delay=3.0)
-
-    def adopt_none(_: Campaign) -> bool:
-        return False
-
     with unpaced(sandbox, key, timeout=1.0, retry=FAST_RETRIES) as api:
         campaign = api.create_campaign(name="Lost answer", reward=REWARD, accept=adopt_none)
     created = [e for e in admin.events() if e.type == EventType.CAMPAIGN_CREATED]

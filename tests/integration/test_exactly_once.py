@@ -31,9 +31,9 @@ EVENTS = 60
 TRIGGER_KEYS = 24
 RETRY_SECONDS = 0.05
 BURSTS_AT_ONCE = 2
+"""Events (or keys) whose bursts run at the same time: CONTAINERS requests each."""
 AWS_READ_TIMEOUT = 2.0
 """The receiver's botocore read time-out (functions/webhook_receiver/app.py)."""
-"""Events (or keys) whose bursts run at the same time: CONTAINERS requests each."""
 
 
 @pytest.fixture(scope="module")

@@ -99,6 +99,7 @@ def test_ctrl_c_on_local_up_stops_every_process(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # a process group of its own, as a terminal gives it
     )
     assert stack.stdout is not None
     shown = []
@@ -111,8 +112,13 @@ def test_ctrl_c_on_local_up_stops_every_process(tmp_path: Path) -> None:
     assert "/triggers/campaigns" in text
     started = children(stack.pid)
     assert len(started) >= 5  # moto_server and one process per function
-    stack.send_signal(signal.SIGINT)
-    assert stack.wait(timeout=60) == 130
+    # What a terminal's Ctrl-C does: SIGINT to every process of the foreground group.
+    os.killpg(stack.pid, signal.SIGINT)
+    assert stack.wait(timeout=30) == 130
+    rest = stack.stdout.read()
+    assert "stopping the local stack" in rest
+    assert "Traceback" not in rest
+    assert "could not reach" not in rest  # moto_server stopped last, not first
     assert wait_gone(started) == set()
 
 

@@ -61,8 +61,16 @@ def test_without_a_running_stack_it_says_how_to_start_one(
     assert "p4f-bridge local up" in capsys.readouterr().err
 
 
+def test_a_folder_without_the_mirrors_files_is_refused_with_how_to_get_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["query", "--files", str(tmp_path / "mirorr"), "SELECT 1"]) == 2
+    assert "aws s3 sync" in capsys.readouterr().err
+
+
 def test_a_query_duckdb_refuses_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    rows_in(tmp_path)
     assert main(["query", "--files", str(tmp_path), "SELECT nothing FROM payouts"]) == 1
     assert "nothing" in capsys.readouterr().err

@@ -19,9 +19,10 @@ from moto import mock_aws
 from reconcile import LIST_LIMIT, Kind, Reconciler, SubscriptionCheck, SubscriptionState
 from reconciler_state import StateFeed, StateStore, sighting_of
 
-from local.lambda_events import sqs_event
+from local.lambda_events import LocalLambdaContext, sqs_event
 from local.sample_events import forwarder_record
 from local.sandbox import SandboxAdmin, running_sandbox
+from local.stack import reconcile_event
 from local.template import Template
 from p4f.budget import Priority, TenantBudget
 from p4f.changes import Change
@@ -33,6 +34,7 @@ from p4f.models import EventType
 from p4f.publish_once import OncePublisher
 from p4f.retries import Deadline
 from p4f.subscriptions import Subscription, SubscriptionManager
+from tests.conftest import LoadFunction, api_budget
 
 KEY = "p4f_test_reconciler_runs"
 RECEIVER_URL = "http://127.0.0.1:9/receiver"
@@ -209,6 +211,35 @@ def test_a_list_full_of_changes_newer_than_the_last_run_says_it_may_have_missed_
     assert "may have missed changes" in caplog.text
 
 
+def test_a_failed_listing_does_not_move_the_time_the_next_horizon_is_compared_with(
+    world: World,
+) -> None:
+    campaign = world.api.create_campaign(name="Gap", reward=REWARD)
+    world.api.update_campaign(campaign.id, status="ACTIVE")
+    assert world.reconciler.run().stopped is None
+    time.sleep(1.0)  # times are to the second: every response is after the run
+    submitted = [world.admin.submit_response(campaign.id) for _ in range(LIST_LIMIT + 1)]
+    world.store.record(
+        sighting
+        for response in submitted
+        if (sighting := sighting_of("response_submitted", response.model_dump(mode="json")))
+    )
+    world.admin.arm_fault(method="GET", path="/api/v1/responses", status=400, times=1)
+    failed = world.reconciler.run()
+    assert failed.stopped is not None
+    assert failed.stopped.startswith("listing responses")
+    time.sleep(1.0)
+
+    report = world.reconciler.run()
+
+    # The oldest of the 501 was never listed: the failed run does not hide that.
+    assert report.stopped is None
+    assert report.listed[Kind.RESPONSES] == LIST_LIMIT
+    assert report.may_have_missed == [Kind.RESPONSES]
+    # The campaigns were listed completely by the failed run, and by this one.
+    assert world.store.listed_at()[Kind.CAMPAIGNS] > datetime.fromisoformat(failed.started_at)
+
+
 def test_a_missing_subscription_is_reported_and_left_alone_unless_repair_is_on(
     world: World,
 ) -> None:
@@ -229,6 +260,49 @@ def test_with_repair_on_a_missing_subscription_is_registered_with_the_current_se
         RECEIVER_URL,
         EVENTS,
     )
+
+
+@pytest.mark.parametrize(
+    ("api_key", "incomplete"), [(KEY, 0), ("p4f_test_revoked_key", 1)], ids=["read", "401"]
+)
+def test_a_run_the_api_does_not_answer_raises_reconciler_incomplete(
+    load_function: LoadFunction,
+    capsys: pytest.CaptureFixture[str],
+    api_key: str,
+    incomplete: int,
+) -> None:
+    with running_sandbox([KEY]) as sandbox, mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        template = Template.load()
+        for logical_id in ("IdempotencyTable", "ReconcilerStateTable"):
+            dynamodb.create_table(**template.table_definition(logical_id, logical_id))
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        key_arn, signing_arn = (
+            secrets.create_secret(Name=name, SecretString=value)["ARN"]
+            for name, value in (("key", api_key), ("signing", "whsec_current"))
+        )
+        boto3.client("events", region_name="us-east-1").create_event_bus(Name="bus")
+        environment = api_budget(
+            dynamodb,
+            P4F_API_KEY_SECRET_ARN=key_arn,
+            P4F_BASE_URL=sandbox.url,
+            RECONCILER_STATE_TABLE="ReconcilerStateTable",
+            IDEMPOTENCY_TABLE="IdempotencyTable",
+            EVENT_BUS_NAME="bus",
+            WEBHOOK_URL=RECEIVER_URL,
+            WEBHOOK_EVENTS=",".join(EVENTS),
+            WEBHOOK_SECRET_ARN=signing_arn,
+        )
+        app = load_function("reconciler", environment)
+        capsys.readouterr()
+        report = app.lambda_handler(reconcile_event(), LocalLambdaContext("reconciler", 60))
+    assert (report["stopped"] is None) is (incomplete == 0)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    (run,) = [e for e in emitted if "ReconciledChanges" in e]  # the budget's lines aside
+    assert run["ReconcilerIncomplete"] == [incomplete]
+    # Nothing else of a blind run says it is blind: no failure, no missing subscription
+    # (the run that reads the API finds none: the sandbox has no webhook registered).
+    assert (run["ReconcilerFailures"], run["WebhookSubscriptionMissing"]) == ([0], [1 - incomplete])
 
 
 class Slots:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,17 +15,13 @@ import pytest
 
 from local.asgi_server import ThreadedAsgiServer
 from local.moto_server import MotoServer
+from local.reward_review import create_review_resources, decisions_per_response, scored_record
 from local.sandbox import SandboxAdmin, SandboxServer, running_sandbox
 from local.slack_receiver import LocalSlack
 from p4f.client import Pay4FeedbackClient
 from p4f.reviews import Decision
 from tests.integration.review_worker import run_containers
-from tests.reward_review import (
-    REVIEWER,
-    click_record,
-    create_review_resources,
-    scored_record,
-)
+from tests.reward_review import REVIEWER, click_record
 
 KEY = "p4f_test_review_races"
 
@@ -71,15 +66,6 @@ def setup(
         campaign = api.create_campaign(name="Race", reward={"amount": "5.00", "currency": "USD"})
         api.update_campaign(campaign.id, status="ACTIVE")
     return environment, SandboxAdmin(sandbox.url, KEY), campaign.id
-
-
-def decisions_per_response(admin: SandboxAdmin) -> Counter[str]:
-    """How many times each response's status changed (reward_approved / reward_rejected)."""
-    return Counter(
-        str(e.data["id"])
-        for e in admin.events()
-        if e.type in {"reward_approved", "reward_rejected"}
-    )
 
 
 @pytest.mark.timeout(180)

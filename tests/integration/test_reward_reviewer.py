@@ -19,20 +19,14 @@ from slack_sdk.models.blocks import Block
 
 from local.asgi_server import ThreadedAsgiServer
 from local.lambda_events import LocalLambdaContext, sqs_event
+from local.reward_review import ReviewAws, bus_events, create_review_resources, scored_record
 from local.sandbox import SandboxAdmin, SandboxServer, running_sandbox
 from local.slack_receiver import LocalSlack
 from p4f.client import Pay4FeedbackClient
 from p4f.models import Response
 from p4f.reviews import Decision
 from tests.conftest import LoadFunction
-from tests.reward_review import (
-    REVIEWER,
-    ReviewAws,
-    bus_events,
-    click_record,
-    create_review_resources,
-    scored_record,
-)
+from tests.reward_review import REVIEWER, click_record
 
 KEY = "p4f_test_reviewer_key_1"
 

@@ -60,3 +60,29 @@ def test_drop_deliveries_is_armed_alone(sandbox: tuple[Pay4FeedbackClient, Sandb
     _, admin = sandbox
     with pytest.raises(SandboxAdminError, match="drop_deliveries"):
         admin.arm_fault(drop_deliveries=True, status=500)
+
+
+def attempts(admin: SandboxAdmin, event_id: str) -> int:
+    return sum(a.event_id == event_id for a in admin.deliveries())
+
+
+def test_a_delivery_in_its_retries_is_held_back_when_drops_are_armed(
+    sandbox: tuple[Pay4FeedbackClient, SandboxAdmin],
+) -> None:
+    api, admin = sandbox
+    campaign = api.create_campaign(name="Retrying", reward=REWARD)
+    (event,) = [e for e in admin.events() if e.data.get("id") == campaign.id]
+    deadline = time.monotonic() + 10
+    while attempts(admin, event.id) < 2:  # failed, and retried
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    admin.arm_fault(drop_deliveries=True)
+    armed_at = attempts(admin, event.id)
+    time.sleep(2)  # retries 0.2, 0.4 and 0.8 s apart would have come by now
+    assert attempts(admin, event.id) <= armed_at + 1  # at most the one under way when armed
+    admin.clear_faults()
+    held = attempts(admin, event.id)
+    assert admin.release_dropped() == 2  # with the subscription's ping: held back, not lost
+    while attempts(admin, event.id) == held:
+        assert time.monotonic() < deadline + 5
+        time.sleep(0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -12,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
+import local.sqs_poller
 from local.lambda_events import LocalLambdaContext
 from local.sqs_poller import PollerError, SqsPoller, _TurnLock
 
@@ -282,6 +285,35 @@ def test_stop_finishes_the_batch_in_hand_and_takes_no_more(queues: Queues) -> No
         QueueUrl=queues.url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert remaining == "4"
+
+
+def test_an_outage_is_logged_once_when_it_begins_and_once_when_it_ends(
+    queues: Queues, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(local.sqs_poller, "_RETRY_RECEIVE_SECONDS", 0.01)
+    receive = queues.sqs.receive_message
+    failures = []
+
+    def unreachable(**_: Any) -> Any:
+        failures.append(1)
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
+
+    caplog.set_level(logging.INFO, logger="local.sqs_poller")
+    with short_polling(queues, Recorder(), concurrency=2) as poller:
+        monkeypatch.setattr(queues.sqs, "receive_message", unreachable)
+        deadline = time.monotonic() + 10
+        while len(failures) < 10:  # both pollers retried, several times
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        monkeypatch.setattr(queues.sqs, "receive_message", receive)
+        queues.send("after")
+        poller.wait_until_idle(timeout=10)
+    lines = [(r.getMessage(), r.exc_info) for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "could not receive from" in lines[0][0]
+    assert "Could not connect to the endpoint URL" in lines[0][0]
+    assert "answers again" in lines[1][0]
+    assert all(exc_info is None for _, exc_info in lines)  # no tracebacks
 
 
 def test_wait_until_idle_gives_up_after_its_timeout(queues: Queues) -> None:

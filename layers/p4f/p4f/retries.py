@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 DEFAULT_RETRY_AFTER_SECONDS = 30.0
 """Retry-After when a 429 carries none: the API reference's own examples fall back to 30 s."""
+SLACK_RETRY_AFTER_SECONDS = 1.0
+"""A Slack 429 without Retry-After: Slack asks for about a second between messages."""
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import json
 import pytest
 from review_policy import InvalidPolicyError, PolicySource, judge, parse_policy
 
+from local.reward_review import DEFAULT_POLICY
 from p4f.models import Quality
 from p4f.reviews import Decision
-from tests.reward_review import DEFAULT_POLICY
 
 POLICY = parse_policy(
     json.dumps(
