@@ -22,11 +22,12 @@ from review_policy import PolicySource
 from review_slack import Posted
 from reviewer import Fate, PublishError, RewardReviewer
 
+from local.reward_review import DEFAULT_POLICY, TEMPLATE, scored_record
 from p4f.client import Pay4FeedbackClient
 from p4f.errors import AuthenticationError, ResponseAlreadyReviewedError, ServerError
 from p4f.models import Response
 from p4f.reviews import Decision, ReviewMode, RewardReviewDecided, SlackDecision
-from tests.reward_review import DEFAULT_POLICY, TEMPLATE, click_record, scored_record
+from tests.reward_review import click_record
 
 NOW = 1_780_000_000.0
 DAY = utc_day(NOW)
