@@ -81,6 +81,13 @@ _OUTCOME_METRICS = {
     ReviewOutcome.DECIDED_ELSEWHERE: "RewardsDecidedElsewhere",
 }
 
+_FAILED_MESSAGES = {
+    False: "record failed: SQS delivers it again, and after 5 deliveries it waits in the "
+    "dead-letter queue (redrive it once the reason is fixed)",
+    True: "record failed, and a retry will not change that: fix what the reason says, then "
+    "redrive the record from the dead-letter queue",
+}
+
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
@@ -101,7 +108,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # Ids, decisions and reasons; never an answer, an e-mail or a secret.
         log = logger.warning if reviewed.fate is Fate.FAILED else logger.info
         log(
-            "record reviewed",
+            _FAILED_MESSAGES[reviewed.permanent]
+            if reviewed.fate is Fate.FAILED
+            else "record reviewed",
             extra={
                 "message_id": one.message_id,
                 "fate": reviewed.fate,

@@ -9,6 +9,7 @@ reject is sent, so that exactly one decision per response is ever attempted:
     by           policy | slack   who holds or made the decision (`user_id`, `user_name`)
     holder       the claim's own id: only it may change the item
     cap_day      the UTC day whose caps this response's automatic approval counts in
+    channel, ts  its review message in Slack, kept as soon as it is posted (posted once)
 
     claim_automatic   a response the ledger does not know, or one whose automatic claim
                       lapsed (its invocation died): redelivered events find it taken
@@ -20,7 +21,8 @@ automatic approvals reserved that day. A reservation is one transaction with the
 for, conditional on the caps (`approvals < count cap`, `amount + this <= amount cap`), so
 that 20 approvals racing against a cap of 10 reserve exactly 10, and a response reserves at
 most once, however often its event comes. A reservation whose approval then found the
-response decided elsewhere is given back.
+response decided elsewhere is given back, once: the claim's item forgets its `cap_day` in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import random
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -235,19 +237,22 @@ class ReviewLedger:
             return claim
         if caps.refusal(reward) is not None or not _CURRENCY.fullmatch(reward.currency):
             raise CapsReachedError(caps.refusal(reward) or f"{reward.currency!r} is no currency")
+        day = self._transact(claim, lambda: self._reserve_once(claim, reward, caps))
+        return replace(claim, cap_day=day)
+
+    def _transact[T](self, claim: Claim, once: Callable[[], T]) -> T:
+        """`once()`, again after a pause while another transaction on the day's item
+        cancels it (_TransactionConflictError)."""
         for attempt in range(_TRANSACTION_ATTEMPTS):
             if attempt:
                 self._sleep(random.uniform(0.02, 0.1 * attempt))  # noqa: S311 (jitter)
             try:
-                day = self._reserve_once(claim, reward, caps)
+                return once()
             except _TransactionConflictError:
                 continue  # another approval counted at the same moment: count again
-            return Claim(
-                claim.response_id, claim.holder, claim.resumed, day, claim.channel, claim.ts
-            )
         raise ClaimLostError(
-            f"today's caps were too busy to count response {claim.response_id}; it is tried "
-            "again later"
+            f"today's caps were too busy to update for response {claim.response_id}; it is "
+            "tried again later"
         )
 
     def _reserve_once(self, claim: Claim, reward: Money, caps: DailyCaps) -> str:
@@ -296,31 +301,62 @@ class ReviewLedger:
             raise
         return day
 
-    def give_back(self, claim: Claim, reward: Money) -> None:
-        """Take the claim's reservation out of its day's caps (its approval did not happen)."""
+    def give_back(self, claim: Claim, reward: Money) -> Claim:
+        """Take the claim's reservation out of its day's caps (its approval did not happen);
+        the claim without it. One transaction with the claim's item forgetting `cap_day`, so
+        that a redelivery of the record (after a later step failed) never gives it back
+        twice; a reservation given back already is left alone."""
         if claim.cap_day is None:
-            return
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"id": {"S": f"caps:{claim.cap_day}"}},
-            UpdateExpression="ADD approvals :minus_one, #amount :minus_amount",
-            ExpressionAttributeNames={"#amount": f"amount_{reward.currency}"},
-            ExpressionAttributeValues={
-                ":minus_one": {"N": "-1"},
-                ":minus_amount": {"N": f"{-reward.amount:f}"},
-            },
-        )
+            return claim
+        self._transact(claim, lambda: self._give_back_once(claim, reward))
+        return replace(claim, cap_day=None)
 
-    def await_review(self, claim: Claim, channel: str, ts: str) -> None:
-        """The response's review message is in Slack: a person decides it."""
+    def _give_back_once(self, claim: Claim, reward: Money) -> None:
+        assert claim.cap_day is not None  # noqa: S101 (give_back checked it)
+        held = self._held_update(claim, "REMOVE cap_day", {":day": claim.cap_day})
+        held["ConditionExpression"] = "holder = :holder AND cap_day = :day"
+        try:
+            self._dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"id": {"S": f"caps:{claim.cap_day}"}},
+                            "UpdateExpression": "ADD approvals :minus_one, #amount :minus_amount",
+                            "ExpressionAttributeNames": {"#amount": f"amount_{reward.currency}"},
+                            "ExpressionAttributeValues": {
+                                ":minus_one": {"N": "-1"},
+                                ":minus_amount": {"N": f"{-reward.amount:f}"},
+                            },
+                        }
+                    },
+                    {"Update": held},
+                ]
+            )
+        except ClientError as exc:
+            codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                return  # given back already (or the claim is lost): nothing to take out
+            if "TransactionConflict" in codes:
+                raise _TransactionConflictError from exc
+            raise
+
+    def note_message(self, claim: Claim, channel: str, ts: str) -> Claim:
+        """The response's review message is in Slack: kept before anything else can fail, so
+        that a redelivery resumes the claim with it rather than posting a second one."""
         self._update_held(
             claim,
-            "SET #state = :awaiting, channel = :channel, ts = :ts REMOVE holder, #until",
-            {
-                ":awaiting": {"S": ClaimState.AWAITING_REVIEW},
-                ":channel": {"S": channel},
-                ":ts": {"S": ts},
-            },
+            "SET channel = :channel, ts = :ts",
+            {":channel": {"S": channel}, ":ts": {"S": ts}},
+        )
+        return replace(claim, channel=channel, ts=ts)
+
+    def await_review(self, claim: Claim) -> None:
+        """The response's review message (`note_message`) waits in Slack: a person decides."""
+        self._update_held(
+            claim,
+            "SET #state = :awaiting REMOVE holder, #until",
+            {":awaiting": {"S": ClaimState.AWAITING_REVIEW}},
         )
 
     def complete(

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Self
 
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from p4f.reviews import Decision
@@ -155,12 +156,16 @@ def _unmet_for_approval(
     return None
 
 
+class PolicyUnreadableError(RuntimeError):
+    """The policy's Parameter cannot be read (SSM failed or refused): nothing is decided."""
+
+
 class PolicySource:
     """The policy as the Parameter holds it now (cached by `read`), or why it cannot be used."""
 
     def __init__(self, read: Callable[[], str]) -> None:
         """`read`: the document, e.g. a Powertools SSMProvider's cached `get`. Its errors
-        (the Parameter cannot be read) are left to the caller: they pass, an invalid
+        (the Parameter cannot be read) raise PolicyUnreadableError: they pass, an invalid
         document does not."""
         self._read = read
 
@@ -169,3 +174,8 @@ class PolicySource:
             return parse_policy(self._read())
         except InvalidPolicyError as exc:
             return exc
+        except GetParameterError as exc:
+            raise PolicyUnreadableError(
+                f"the review policy Parameter cannot be read ({exc}); if this persists, check "
+                "that the Parameter exists and the function may read it (ssm:GetParameter)"
+            ) from exc

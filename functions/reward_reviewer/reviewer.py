@@ -19,7 +19,10 @@ each decision and applies nothing; `off` does nothing.
 
 What becomes of each record is a `Reviewed`: done, deferred (a rate limit or Slack's 429:
 the record comes back later, uncounted), or failed (Pay4Feedback, AWS or Slack failed: SQS
-delivers it again, then the dead-letter queue). Plain Python; `app.py` builds the parts.
+delivers it again, then the dead-letter queue), that record alone, whichever step failed.
+Pay4Feedback's permanent refusals (a 4xx but 409 and 429) say that a retry will not help;
+a click that failed is told to whoever clicked, and a permanently refused one is done (the
+person clicks again once it is fixed). Plain Python; `app.py` builds the parts.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from review_messages import (
     reviewer_mention,
     taken_message,
 )
-from review_policy import InvalidPolicyError, Judgement, judge
+from review_policy import InvalidPolicyError, Judgement, PolicyUnreadableError, judge
 from review_slack import ReviewSlackError, SlackBusyError
 
 from p4f import settings as env_readers
@@ -153,6 +156,8 @@ class Reviewed:
     decided: RewardReviewDecided | None = None
     retry_after: float = 0.0
     policy_invalid: bool = False
+    permanent: bool = False
+    """Failed for a reason no retry changes (Pay4Feedback's 4xx): it must be fixed first."""
 
 
 def review_key(response_id: str, decision: Decision) -> str:
@@ -192,7 +197,7 @@ class DecisionEvents:
             )
 
 
-_TEMPORARY = (
+_FAILURES = (
     PublishError,
     Pay4FeedbackError,
     SecretError,
@@ -201,8 +206,10 @@ _TEMPORARY = (
     ReviewSlackError,
     ClientError,
     BotoCoreError,
+    PolicyUnreadableError,
 )
-"""What a review can fail with and a later attempt may not meet."""
+"""What a review can fail with: a later attempt may not meet it, except Pay4Feedback's
+permanent 4xx (`_permanent`), which fail the record as well but say what must be fixed."""
 
 
 class RewardReviewer:
@@ -245,18 +252,21 @@ class RewardReviewer:
             return self._review_pending(response, seconds)
 
     def _review_pending(self, response: Response, seconds: float) -> Reviewed:
-        judgement, invalid = self._judge(response)
-        if self._mode is ReviewMode.DRY_RUN:
-            decided = self._event(response, judgement.band, ReviewOutcome.DRY_RUN, judgement)
-            self._publish(decided)
-            return Reviewed(Fate.DONE, "dry-run: reported", decided, policy_invalid=invalid)
-        claim = self._ledger.claim_automatic(response.id, seconds)
+        try:
+            judgement, invalid = self._judge(response)
+            if self._mode is ReviewMode.DRY_RUN:
+                decided = self._event(response, judgement.band, ReviewOutcome.DRY_RUN, judgement)
+                self._publish(decided)
+                return Reviewed(Fate.DONE, "dry-run: reported", decided, policy_invalid=invalid)
+            claim = self._ledger.claim_automatic(response.id, seconds)
+        except _FAILURES as exc:  # nothing is held yet: the record alone fails
+            return _failure(exc)
         if isinstance(claim, Taken):
             return Reviewed(Fate.DONE, f"a duplicate: the response is {claim.state} already")
         try:
             with self._client.deadline(seconds - self._margin):
                 decided = self._review_claimed(claim, response, judgement)
-        except _TEMPORARY as exc:
+        except _FAILURES as exc:
             return replace(self._failed(claim, exc), policy_invalid=invalid)
         return Reviewed(Fate.DONE, decided.reason, decided, policy_invalid=invalid)
 
@@ -287,11 +297,13 @@ class RewardReviewer:
                 before=response,
             )
             return decided
-        posted = self._slack.post(review_message(response, reason, self._dashboard_url))
+        if claim.ts is None:  # else a resumed claim posted it before its publish failed
+            posted = self._slack.post(review_message(response, reason, self._dashboard_url))
+            claim = self._ledger.note_message(claim, posted.channel, posted.ts)
         judged = Judgement(judgement.band, reason)
         decided = self._event(response, decision, ReviewOutcome.SENT_TO_REVIEW, judged)
         self._publish(decided)
-        self._ledger.await_review(claim, posted.channel, posted.ts)
+        self._ledger.await_review(claim)
         return decided
 
     # --- human ------------------------------------------------------------------------
@@ -301,7 +313,12 @@ class RewardReviewer:
         if self._mode is not ReviewMode.ON:
             self._tell(click, ephemeral(f"Nothing was applied: RewardReviewMode is {self._mode}."))
             return Reviewed(Fate.DONE, f"RewardReviewMode is {self._mode}: not applied")
-        claim = self._ledger.claim_human(click.response_id, click.user_id, click.user_name, seconds)
+        try:
+            claim = self._ledger.claim_human(
+                click.response_id, click.user_id, click.user_name, seconds
+            )
+        except _FAILURES as exc:  # nothing is held yet: the record alone fails
+            return self._click_failed(click, _failure(exc))
         if isinstance(claim, Taken):
             self._tell(click, taken_message(claim))
             return Reviewed(Fate.DONE, f"someone else came first: the response is {claim.state}")
@@ -313,8 +330,8 @@ class RewardReviewer:
         try:
             with self._client.deadline(seconds - self._margin):
                 decided, after = self._apply(claim, click.response_id, click.decision, by, judged)
-        except _TEMPORARY as exc:
-            return self._failed(claim, exc)
+        except _FAILURES as exc:
+            return self._click_failed(click, self._failed(claim, exc))
         who = reviewer_mention(click.user_id, click.user_name)
         line = outcome_line(
             click.decision, decided.outcome, str(after.status), who, click.clicked_at
@@ -366,7 +383,7 @@ class RewardReviewer:
             ours = claim.resumed and after.status == wanted
             outcome = ReviewOutcome.APPLIED if ours else ReviewOutcome.DECIDED_ELSEWHERE
             if not ours:
-                self._ledger.give_back(claim, after.reward)
+                claim = self._ledger.give_back(claim, after.reward)
         decided = self._event(before or after, decision, outcome, judgement, by=by, after=after)
         self._publish(decided)  # before completing: a failed publish is repeated, never lost
         self._ledger.complete(claim, decision, outcome, str(after.status))
@@ -400,13 +417,44 @@ class RewardReviewer:
         )
 
     def _failed(self, claim: Claim, exc: Exception) -> Reviewed:
-        """Give the claim back for the record's next delivery; defer or fail the record."""
+        """Give the claim back for the record's next delivery (or the next click); defer or
+        fail the record."""
         try:
             self._ledger.release(claim)
         except (ClaimLostError, ClientError, BotoCoreError):
             logger.exception("could not give the response back", extra={"id": claim.response_id})
-        if isinstance(exc, RateLimitError | SlackBusyError):
-            return Reviewed(
-                Fate.DEFERRED, str(exc), retry_after=max(1.0, math.ceil(exc.retry_after))
+        return _failure(exc)
+
+    def _click_failed(self, click: SlackDecision, failed: Reviewed) -> Reviewed:
+        """Tell whoever clicked that their decision was not applied, and what to do. A
+        permanent failure is then done: the person, not SQS, tries again."""
+        if failed.fate is Fate.DEFERRED:  # applied within seconds: nothing to tell
+            return failed
+        if failed.permanent:
+            then = "Click again once that is fixed, or decide it in the Pay4Feedback dashboard."
+        else:
+            then = (
+                "The bridge tries again within minutes, and this message changes once it is "
+                "applied; if it has not changed in 15 minutes, click again."
             )
-        return Reviewed(Fate.FAILED, f"{type(exc).__name__}: {exc}")
+        self._tell(
+            click, ephemeral(f"Your decision was not applied: {failed.reason.rstrip('.')}. {then}")
+        )
+        return replace(failed, fate=Fate.DONE) if failed.permanent else failed
+
+
+def _permanent(exc: Exception) -> bool:
+    """Pay4Feedback refused the call for a reason no retry changes (design rule 11): a 4xx,
+    but neither a 409 (the state changed: resolved by reading it) nor a 429 (a pause)."""
+    status = exc.status if isinstance(exc, Pay4FeedbackError) else None
+    return status is not None and 400 <= status < 500 and status not in (409, 429)
+
+
+def _failure(exc: Exception) -> Reviewed:
+    """The record's fate after `exc`: deferred for a pause asked for, else failed."""
+    if isinstance(exc, RateLimitError | SlackBusyError):
+        return Reviewed(Fate.DEFERRED, str(exc), retry_after=max(1.0, math.ceil(exc.retry_after)))
+    if _permanent(exc):
+        reason = f"Pay4Feedback refused it, and a retry will not change that: {exc}"
+        return Reviewed(Fate.FAILED, reason, permanent=True)
+    return Reviewed(Fate.FAILED, f"{type(exc).__name__}: {exc}")
