@@ -324,7 +324,8 @@ def test_the_budget_keeps_a_burst_under_the_tenants_limit(
     paced: bool,
 ) -> None:
     # The tenant allows 6 requests a second. A budget of 5 keeps the trigger under it; one of
-    # 60 (a wrong ApiRequestsPerMinute) lets it send more, and the sandbox answers 429.
+    # 60 (a wrong ApiRequestsPerMinute) lets it send more, and the sandbox answers 429 (there
+    # the tenant allows 6 in 4 s: a loaded machine's burst still goes past that).
     with (
         mock_aws(),
         trigger_stack(
@@ -334,7 +335,7 @@ def test_the_budget_keeps_a_burst_under_the_tenants_limit(
             API_REQUESTS_PER_MINUTE=str(budget),  # per window: 1 s here
         ) as stack,
     ):
-        stack.admin.set_rate_limit(6, 1)
+        stack.admin.set_rate_limit(6, 1 if paced else 4)
         caplog.set_level(logging.WARNING, logger="p4f.client")
         names = [f"Paced campaign {n:02d}" for n in range(20)]
         burst = stack.burst(names, timeout=90)
