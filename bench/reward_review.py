@@ -38,7 +38,7 @@ from local.reward_review import (
     scored_record,
 )
 from local.sandbox import SandboxAdmin, running_sandbox
-from local.sqs_poller import SqsPoller
+from local.sqs_poller import SqsPoller, send_bodies
 from p4f.client import Pay4FeedbackClient
 
 if TYPE_CHECKING:
@@ -116,14 +116,7 @@ def review_run(responses: int, window: int) -> ReviewRun:
         bodies = [scored_record(r)["body"] for r in _scored(sandbox.url, admin, responses)]
         sqs = aws.client("sqs")
         queue_url = env["REVIEW_QUEUE_URL"]
-        for start in range(0, len(bodies), 10):
-            sqs.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(n), "MessageBody": body}
-                    for n, body in enumerate(bodies[start : start + 10])
-                ],
-            )
+        send_bodies(sqs, queue_url, bodies)
         before = admin.stats()
         poller = SqsPoller(
             sqs,

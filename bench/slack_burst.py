@@ -39,7 +39,7 @@ from local.asgi_server import ThreadedAsgiServer
 from local.atomic_moto import make_dynamodb_atomic
 from local.sample_events import catalogue_event, forwarder_record
 from local.slack_receiver import LocalSlack
-from local.sqs_poller import SqsPoller
+from local.sqs_poller import SqsPoller, send_bodies
 from local.template import Template
 from p4f.models import EventType
 
@@ -140,10 +140,7 @@ def _send(sqs: Any, queue_url: str, bodies: list[str], spread: float) -> None:
     began = time.monotonic()
     for number, chunk in enumerate(chunks):
         time.sleep(max(0.0, began + spread * number / len(chunks) - time.monotonic()))
-        sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)],
-        )
+        send_bodies(sqs, queue_url, chunk)
 
 
 def _wait_until_visible(slack: LocalSlack, ids: list[str], deadline: float) -> dict[str, float]:

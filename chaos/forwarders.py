@@ -40,7 +40,7 @@ from local.recording import Fault, FaultKind, RecordingReceiver
 from local.sample_events import catalogue_event, forwarder_record
 from local.segment_receiver import LocalSegment
 from local.slack_receiver import LocalSlack
-from local.sqs_poller import SqsPoller
+from local.sqs_poller import SqsPoller, send_bodies
 from local.template import Template
 from p4f.deferral import DEFERRED_SINCE
 from p4f.models import EventType
@@ -158,14 +158,7 @@ def run_forwarder(forwarder: Forwarder, events: int, *, seed: int = 12) -> Forwa
     )
     bodies = _bodies(forwarder, events, rng, run)
     with _deployed(forwarder, service, run) as (sqs, queue_url, dlq_url, poller):
-        for start in range(0, len(bodies), 10):
-            sqs.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(n), "MessageBody": b}
-                    for n, b in enumerate(bodies[start : start + 10])
-                ],
-            )
+        send_bodies(sqs, queue_url, bodies)
         poller.wait_until_idle(timeout=120)
         run.tally.in_dlq = {run.event_of(body) for body in drain(sqs, dlq_url)}
     run.tally.arrivals, windowed = _arrivals(forwarder, service)

@@ -339,6 +339,18 @@ class SqsPoller(Started):
                 logger.warning("could not delete a processed message: %s", failed["Message"])
 
 
+def send_bodies(sqs: SQSClient, queue_url: str, bodies: Sequence[str]) -> None:
+    """The bodies into the queue, ten at a time (SendMessageBatch's most)."""
+    for start in range(0, len(bodies), 10):
+        sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "MessageBody": body}
+                for n, body in enumerate(bodies[start : start + 10])
+            ],
+        )
+
+
 def _bytes(messages: Sequence[MessageTypeDef]) -> int:
     return sum(len(message.get("Body", "").encode()) for message in messages)
 

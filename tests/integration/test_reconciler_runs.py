@@ -16,7 +16,14 @@ import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from moto import mock_aws
-from reconcile import LIST_LIMIT, Kind, Reconciler, SubscriptionCheck, SubscriptionState
+from reconcile import (
+    LIST_LIMIT,
+    Kind,
+    Reconciler,
+    RunReport,
+    SubscriptionCheck,
+    SubscriptionState,
+)
 from reconciler_state import StateFeed, StateStore, sighting_of
 
 from local.lambda_events import LocalLambdaContext, sqs_event
@@ -183,22 +190,28 @@ def test_a_campaign_seen_paused_then_found_active_was_resumed(world: World) -> N
     assert types_on(world.on_bus()) == ["campaign_resumed"]
 
 
-def test_a_list_full_of_changes_newer_than_the_last_run_says_it_may_have_missed_some(
-    world: World, caplog: pytest.LogCaptureFixture
-) -> None:
+def run_then_submit_more_than_a_list_holds(world: World) -> RunReport:
+    """A complete run, then LIST_LIMIT + 1 responses after it, whose webhooks reached the bus
+    (what is missing is not the point here); the run's report."""
     campaign = world.api.create_campaign(name="Busy", reward=REWARD)
     world.api.update_campaign(campaign.id, status="ACTIVE")
     first = world.reconciler.run()
-    assert first.may_have_missed == []
-    assert first.horizon[Kind.RESPONSES] is None
     time.sleep(1.0)  # times are to the second: every response is after the run
     submitted = [world.admin.submit_response(campaign.id) for _ in range(LIST_LIMIT + 1)]
-    # Their webhooks reached the bus (what is missing is not the point here).
     world.store.record(
         sighting
         for response in submitted
         if (sighting := sighting_of("response_submitted", response.model_dump(mode="json")))
     )
+    return first
+
+
+def test_a_list_full_of_changes_newer_than_the_last_run_says_it_may_have_missed_some(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = run_then_submit_more_than_a_list_holds(world)
+    assert first.may_have_missed == []
+    assert first.horizon[Kind.RESPONSES] is None
 
     report = world.reconciler.run()
 
@@ -214,16 +227,7 @@ def test_a_list_full_of_changes_newer_than_the_last_run_says_it_may_have_missed_
 def test_a_failed_listing_does_not_move_the_time_the_next_horizon_is_compared_with(
     world: World,
 ) -> None:
-    campaign = world.api.create_campaign(name="Gap", reward=REWARD)
-    world.api.update_campaign(campaign.id, status="ACTIVE")
-    assert world.reconciler.run().stopped is None
-    time.sleep(1.0)  # times are to the second: every response is after the run
-    submitted = [world.admin.submit_response(campaign.id) for _ in range(LIST_LIMIT + 1)]
-    world.store.record(
-        sighting
-        for response in submitted
-        if (sighting := sighting_of("response_submitted", response.model_dump(mode="json")))
-    )
+    assert run_then_submit_more_than_a_list_holds(world).stopped is None
     world.admin.arm_fault(method="GET", path="/api/v1/responses", status=400, times=1)
     failed = world.reconciler.run()
     assert failed.stopped is not None
