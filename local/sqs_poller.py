@@ -271,8 +271,9 @@ class SqsPoller(Started):
             try:
                 with self._sqs_lock:
                     more = self._receive_some(room, wait_seconds=0)
-            except (ClientError, BotoCoreError):
-                logger.exception("could not receive from %s; the batch goes as is", self._queue_url)
+            except (ClientError, BotoCoreError) as exc:
+                if not self._stopping.is_set():  # the batch goes as is; the loop retries
+                    self._outage.failed(exc)
                 return
             messages += more
             size += _bytes(more)

@@ -122,6 +122,32 @@ def test_a_batching_window_gathers_batches_of_up_to_batch_size(queues: Queues) -
     assert handler.bodies() == Counter(f"m{n}" for n in range(35))
 
 
+def test_a_receive_that_fails_while_gathering_sends_the_batch_as_is_and_logs_the_outage(
+    queues: Queues, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    receive = queues.sqs.receive_message
+    calls = []
+
+    def second_fails(**params: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the first receive of the window's gathering
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
+        return receive(**params)
+
+    monkeypatch.setattr(queues.sqs, "receive_message", second_fails)
+    queues.send(*[f"m{n}" for n in range(5)])
+    caplog.set_level(logging.INFO, logger="local.sqs_poller")
+    handler = Recorder()
+    with short_polling(queues, handler, batch_size=30, batching_window=5, concurrency=1) as poller:
+        poller.wait_until_idle(timeout=20)
+    assert [len(i.message_ids) for i in poller.invocations] == [5]  # not held for the window
+    lines = [(r.getMessage(), r.exc_info) for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "could not receive from" in lines[0][0]
+    assert "answers again" in lines[1][0]
+    assert all(exc_info is None for _, exc_info in lines)  # no tracebacks
+
+
 def test_a_batch_gathers_no_more_than_lambdas_6_mb(queues: Queues) -> None:
     handler = Recorder()
     queues.send(*[f"{n:03d}" + "x" * 250_000 for n in range(26)])  # 6.5 MB
