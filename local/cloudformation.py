@@ -3,16 +3,16 @@ itself so the local stack cannot drift from it.
 
 The deployer evaluates Parameters and Conditions, resolves the intrinsic functions the
 template uses (Ref, GetAtt, Sub, If, Join, Select, Split, Equals, Not, And, Or, Base64),
-creates the AWS resources moto can hold (buses, queues with their redrive policies, tables
-with TTL, secrets, SSM parameters, rules and their targets; buckets, Firehose streams, Glue
-databases and tables, Athena workgroups and named queries), deploys nested applications
-whose template is a local file, and describes what moto cannot run: each function (its
-merged Globals, environment and event sources, its function URL on a port chosen up front),
-each custom resource (left to the local stack to invoke through its function), and each rule
-target that is a Firehose stream (moto delivers nothing to those: the target gets a stand-in
-queue, and the local stack hands what arrives there to Firehose, transformed as the target
-says). Log groups, alarms, layers, policies and schema registries have nothing to do
-locally; IAM is not enforced, so roles only get an ARN.
+creates the AWS resources moto can hold (buses and their archives, queues with their
+redrive policies, tables with TTL, secrets, SSM parameters, rules and their targets; buckets,
+Firehose streams, Glue databases and tables, Athena workgroups and named queries), deploys
+nested applications whose template is a local file, and describes what moto cannot run: each
+function (its merged Globals, environment and event sources, its function URL on a port
+chosen up front), each custom resource (left to the local stack to invoke through its
+function), and each rule target that is a Firehose stream (moto delivers nothing to those:
+the target gets a stand-in queue, and the local stack hands what arrives there to Firehose,
+transformed as the target says). Log groups, alarms, layers, policies and schema registries
+have nothing to do locally; IAM is not enforced, so roles only get an ARN.
 """
 
 from __future__ import annotations
@@ -392,6 +392,17 @@ class LocalDeployer:
         self._ids[logical_id] = name
         self._attributes[logical_id] = {"Arn": arn}
 
+    def _create_archive(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+        archive = properties.get("ArchiveName", name[:48])  # EventBridge's longest name
+        arn = self._client("events").create_archive(
+            ArchiveName=archive,
+            EventSourceArn=properties["SourceArn"],
+            Description=properties.get("Description", ""),
+            RetentionDays=int(properties.get("RetentionDays", 0)),
+        )["ArchiveArn"]
+        self._ids[logical_id] = archive
+        self._attributes[logical_id] = {"Arn": arn}
+
     def _create_parameter(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
         name = properties.get("Name", f"/{name}")
         self._client("ssm").put_parameter(
@@ -577,6 +588,7 @@ class LocalDeployer:
 
 _CREATORS: dict[str, Callable[[LocalDeployer, str, dict[str, Any], str], None]] = {
     "AWS::SSM::Parameter": LocalDeployer._create_parameter,
+    "AWS::Events::Archive": LocalDeployer._create_archive,
     "AWS::IAM::Role": LocalDeployer._describe_role,
     "AWS::S3::Bucket": LocalDeployer._create_bucket,
     "AWS::KinesisFirehose::DeliveryStream": LocalDeployer._create_delivery_stream,
@@ -585,8 +597,8 @@ _CREATORS: dict[str, Callable[[LocalDeployer, str, dict[str, Any], str], None]] 
     "AWS::Athena::WorkGroup": LocalDeployer._create_work_group,
     "AWS::Athena::NamedQuery": LocalDeployer._create_named_query,
 }
-"""How an SSM parameter, a role and each kind of resource the warehouse mirror declares are
-made (logical id, properties, default physical name)."""
+"""How an SSM parameter, an archive, a role and each kind of resource the warehouse mirror
+declares are made (logical id, properties, default physical name)."""
 
 
 def _generated_secret(spec: Mapping[str, Any]) -> str:
