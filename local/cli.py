@@ -35,6 +35,7 @@ from p4f.signing import (
 )
 
 if TYPE_CHECKING:
+    from local.operate import OperatedStack
     from local.stack import RunningStack
 
 _TYPES = ", ".join(t.value for t in EventType)
@@ -257,6 +258,32 @@ def describe_run(report: dict[str, Any]) -> list[str]:
     if report["stopped"]:
         lines.append(f"Stopped early: {report['stopped']}")
     return lines
+
+
+def _operated(args: argparse.Namespace) -> OperatedStack:
+    """The stack `--stack NAME` (deployed) or `--local` names (raises StackNotFoundError)."""
+    from local.operate import OperatedStack
+
+    if args.local:
+        return OperatedStack.running_locally(args.log_dir)
+    return OperatedStack.deployed(args.stack, profile=args.profile, region=args.region)
+
+
+def _add_stack_options(parser: argparse.ArgumentParser) -> None:
+    """--stack NAME or --local: the stack an operating command works on."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", metavar="NAME", help="a deployed stack's name")
+    which.add_argument(
+        "--local", action="store_true", help="the running local stack (p4f-bridge local up)"
+    )
+    parser.add_argument("--profile", help="the AWS profile to use (default: your configuration's)")
+    parser.add_argument("--region", help="the stack's region (default: your configuration's)")
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=DEFAULT_LOG_DIR,
+        help="with --local: the running local stack's logs",
+    )
 
 
 def _counted(count: int, thing: str) -> str:

@@ -132,6 +132,11 @@ class Deployment:
     custom_resources: list[CustomResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     firehose_targets: list[FirehoseTarget] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)
+    """Every Parameter's value as deployed (a list's joined by commas), as CloudFormation's
+    DescribeStacks gives them."""
+    resources: dict[str, str] = field(default_factory=dict)
+    """The physical id of each resource created (or described), by logical id."""
 
 
 class LocalDeployer:
@@ -271,6 +276,13 @@ class LocalDeployer:
         for name, output in self._body.get("Outputs", {}).items():
             if "Condition" not in output or self._condition(output["Condition"]):
                 deployment.outputs[name] = self._resolve(output["Value"])
+        deployment.parameters = {
+            name: ",".join(value) if isinstance(value, list) else value
+            for name, value in self._parameters.items()
+        }
+        deployment.resources = {
+            logical_id: str(physical_id) for logical_id, physical_id in self._ids.items()
+        }
         return deployment
 
     def _create(self, logical_id: str, resource: dict[str, Any], deployment: Deployment) -> None:

@@ -53,6 +53,7 @@ from local.firehose_relay import FirehoseRelay
 from local.lambda_events import ACCOUNT, REGION, custom_resource_request, scheduled_event
 from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
 from local.moto_server import MotoServer, free_port
+from local.operate.stack import LocalStackNote, NotedFunction
 from local.processes import wait_or_kill
 from local.sandbox import SandboxAdmin, SandboxServer, SandboxSettings
 from local.segment_receiver import LocalSegment
@@ -460,6 +461,8 @@ class LocalStack:
         )
         functions.write_invocations()
         self._exit.callback((self._log_dir / INVOCATIONS_FILE).unlink, missing_ok=True)
+        # Where `p4f-bridge replay|dlq|status --local`, in another process, find the stack.
+        self._exit.callback(_note(aws, deployment, self._log_dir).unlink, missing_ok=True)
         # Before the custom resource: the subscription's first event (ping) reaches it too.
         consumer = self._step(
             "a consumer of the bridge's bus", lambda: _add_bus_consumer(aws, deployment)
@@ -586,6 +589,23 @@ def _deploy(
         function_urls=function_urls,
         root=ROOT,
     ).deploy()
+
+
+def _note(aws: MotoServer, deployment: Deployment, log_dir: Path) -> Path:
+    return LocalStackNote(
+        name=STACK_NAME,
+        aws_url=aws.url,
+        parameters=deployment.parameters,
+        outputs={name: str(value) for name, value in deployment.outputs.items()},
+        resources=deployment.resources,
+        functions={
+            function.name: NotedFunction(
+                log=str((log_dir / f"{function.name}.log").resolve()),
+                queue_arns=[source.queue_arn for source in function.sqs_sources],
+            )
+            for function in deployment.functions.values()
+        },
+    ).write(log_dir)
 
 
 def _shorten_visibility(aws: MotoServer, deployment: Deployment, seconds: int) -> None:

@@ -1,0 +1,270 @@
+"""The stack the operating commands work on, and where its functions log.
+
+A deployed stack is read from CloudFormation (its Parameters, Outputs and resources) with
+the user's AWS profile and region; the running local stack from the note it leaves in its
+log folder (`LocalStackNote`, written by local.stack while it runs). Either way the commands
+see the same things: the stack's Outputs (every queue's URL, every dead-letter queue's URL
+and ARN, the bus and its archive), boto3 clients, and each function's log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+LOCAL_STACK_FILE = "stack.json"
+"""In a running local stack's log folder: what `--local` needs to reach it."""
+_DEAD_LETTER_URL = "DeadLetterQueueUrl"
+_QUEUE_URL = "QueueUrl"
+_LOG_LINES_MOST = 500
+"""The most log lines one search reads from CloudWatch Logs."""
+_POWERTOOLS_TIME = "%Y-%m-%d %H:%M:%S,%f%z"
+
+
+class StackNotFoundError(RuntimeError):
+    """No such stack (or it cannot be read), or no local stack runs."""
+
+
+class UnknownQueueError(ValueError):
+    """A queue name that is none of the stack's."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a function logged (Powertools Logger's JSON)."""
+
+    at: datetime
+    level: str
+    message: str
+    fields: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, text: str) -> LogLine | None:
+        """A Powertools log line, or None for anything else (a traceback, a START line)."""
+        start = text.find("{")
+        if start < 0:
+            return None
+        try:
+            fields = json.loads(text[start:])
+            at = datetime.strptime(str(fields["timestamp"]), _POWERTOOLS_TIME)
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(fields, dict):
+            return None
+        return cls(at, str(fields.get("level", "")), str(fields.get("message", "")), fields)
+
+
+class FunctionLogs(Protocol):
+    """Where a stack's functions log, and which function polls a queue."""
+
+    def consumer(self, queue_arn: str) -> str | None:
+        """The name of the function that polls the queue, if one does."""
+        ...
+
+    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
+        """The function's log lines since `since` whose text contains `containing`."""
+        ...
+
+
+class CloudWatchFunctionLogs:
+    """A deployed stack's functions: Lambda's event source mappings, CloudWatch Logs."""
+
+    def __init__(self, client: Callable[[str], Any]) -> None:
+        self._client = client
+
+    def consumer(self, queue_arn: str) -> str | None:
+        mappings = self._client("lambda").list_event_source_mappings(EventSourceArn=queue_arn)
+        for mapping in mappings.get("EventSourceMappings", []):
+            return str(mapping["FunctionArn"]).rsplit(":", 1)[-1]
+        return None
+
+    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
+        configuration = self._client("lambda").get_function_configuration(FunctionName=function)
+        group = configuration.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{function}")
+        pages = (
+            self._client("logs")
+            .get_paginator("filter_log_events")
+            .paginate(
+                logGroupName=group,
+                filterPattern=json.dumps(containing),  # a quoted term: the text as it is
+                startTime=int(since.timestamp() * 1000),
+                PaginationConfig={"MaxItems": _LOG_LINES_MOST},
+            )
+        )
+        found = (LogLine.parse(event["message"]) for page in pages for event in page["events"])
+        return [line for line in found if line is not None]
+
+
+@dataclass(frozen=True)
+class NotedFunction:
+    """A local stack's function: its log file and the queues it polls."""
+
+    log: str
+    queue_arns: list[str] = field(default_factory=list)
+
+
+class LocalFunctionLogs:
+    """The local stack's functions: a log file each (local.stack)."""
+
+    def __init__(self, functions: Mapping[str, NotedFunction]) -> None:
+        self._functions = functions
+
+    def consumer(self, queue_arn: str) -> str | None:
+        for name, function in self._functions.items():
+            if queue_arn in function.queue_arns:
+                return name
+        return None
+
+    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
+        known = self._functions.get(function)
+        path = Path(known.log) if known else None
+        if path is None or not path.exists():
+            return []
+        with path.open(errors="replace") as log:
+            found = (LogLine.parse(text) for text in log if containing in text)
+            return [line for line in found if line is not None and line.at >= since]
+
+
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    """A dead-letter queue of the stack, as its Outputs name it."""
+
+    name: str
+    """Short and stable: `slack-forwarder` for the outputs SlackForwarderDeadLetterQueue*."""
+    url: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class LocalStackNote:
+    """What a running local stack tells the operating commands (in its log folder)."""
+
+    name: str
+    aws_url: str
+    parameters: dict[str, str]
+    outputs: dict[str, str]
+    resources: dict[str, str]
+    functions: dict[str, NotedFunction]
+
+    def write(self, log_dir: Path) -> Path:
+        path = log_dir / LOCAL_STACK_FILE
+        path.write_text(json.dumps(asdict(self), indent=1))
+        return path
+
+    @classmethod
+    def read(cls, log_dir: Path) -> LocalStackNote:
+        path = log_dir / LOCAL_STACK_FILE
+        if not path.exists():
+            raise StackNotFoundError(
+                f"no local stack runs with its logs in {log_dir}: start one with "
+                "`p4f-bridge local up` (or `p4f-bridge demo --keep-running`)"
+            )
+        noted = json.loads(path.read_text())
+        functions = {name: NotedFunction(**f) for name, f in noted.pop("functions").items()}
+        return cls(**noted, functions=functions)
+
+
+@dataclass(frozen=True)
+class OperatedStack:
+    """A stack of the bridge, deployed or local, as the operating commands see it."""
+
+    name: str
+    parameters: Mapping[str, str]
+    outputs: Mapping[str, str]
+    resources: Callable[[str], str]
+    """The physical id of a resource of the stack, by logical id."""
+    client: Callable[[str], Any]
+    """A boto3 client of a service, where the stack is."""
+    logs: FunctionLogs
+    local: bool = False
+
+    @classmethod
+    def deployed(cls, name: str, *, profile: str | None, region: str | None) -> OperatedStack:
+        """The stack `name` in the account and region of the user's AWS configuration."""
+        import boto3
+
+        try:
+            session = boto3.Session(profile_name=profile, region_name=region)
+            cloudformation = session.client("cloudformation")
+            [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        except (BotoCoreError, ClientError) as exc:
+            raise StackNotFoundError(f"cannot read the stack {name!r}: {exc}") from exc
+
+        def client(service: str) -> Any:
+            return session.client(service)  # type: ignore[call-overload]
+
+        def resource(logical_id: str) -> str:
+            detail = cloudformation.describe_stack_resource(
+                StackName=name, LogicalResourceId=logical_id
+            )["StackResourceDetail"]
+            return str(detail["PhysicalResourceId"])
+
+        return cls(
+            name=name,
+            parameters={
+                p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
+            },
+            outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+            resources=resource,
+            client=client,
+            logs=CloudWatchFunctionLogs(client),
+        )
+
+    @classmethod
+    def running_locally(cls, log_dir: Path) -> OperatedStack:
+        """The local stack running with its logs in `log_dir`."""
+        from local.moto_server import moto_client
+
+        note = LocalStackNote.read(log_dir)
+
+        def resource(logical_id: str) -> str:
+            return note.resources[logical_id]
+
+        return cls(
+            name=note.name,
+            parameters=note.parameters,
+            outputs=note.outputs,
+            resources=resource,
+            client=lambda service: moto_client(note.aws_url, service),
+            logs=LocalFunctionLogs(note.functions),
+            local=True,
+        )
+
+    def dead_letter_queues(self) -> list[DeadLetterQueue]:
+        """Every dead-letter queue the stack's Outputs give, in their order."""
+        return [
+            DeadLetterQueue(
+                _short_name(key.removesuffix(_DEAD_LETTER_URL)),
+                url,
+                self.outputs[key.removesuffix("Url") + "Arn"],
+            )
+            for key, url in self.outputs.items()
+            if key.endswith(_DEAD_LETTER_URL) and key.removesuffix("Url") + "Arn" in self.outputs
+        ]
+
+    def dead_letter_queue(self, wanted: str) -> DeadLetterQueue:
+        """A dead-letter queue by its short name (`slack-forwarder`), queue name, URL or ARN."""
+        queues = self.dead_letter_queues()
+        for queue in queues:
+            if wanted in (queue.name, queue.url, queue.arn, queue.arn.rsplit(":", 1)[-1]):
+                return queue
+        known = ", ".join(queue.name for queue in queues) or "none"
+        raise UnknownQueueError(f"{wanted!r} is none of the stack's dead-letter queues: {known}")
+
+    def queues(self) -> Iterator[tuple[str, str]]:
+        """The short name and URL of every queue the Outputs give that is not a DLQ."""
+        for key, url in self.outputs.items():
+            if key.endswith(_QUEUE_URL) and not key.endswith(_DEAD_LETTER_URL):
+                yield _short_name(key.removesuffix(_QUEUE_URL)), url
+
+
+def _short_name(output_prefix: str) -> str:
+    """`SlackForwarder` -> `slack-forwarder`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", output_prefix).lower()
