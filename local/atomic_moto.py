@@ -144,12 +144,14 @@ def _exit_when_stdin_closes() -> None:
 
 def main() -> int:
     """moto_server's command line, with DynamoDB made atomic first (and Firehose writing
-    S3 objects as Firehose does: local.moto_firehose; EventBridge's JSON paths parsed once:
-    local.moto_events); and EXIT_WITH_STDIN."""
+    S3 objects as Firehose does: local.moto_firehose; EventBridge's JSON paths parsed once
+    and its replays made as EventBridge makes them: local.moto_events; SQS's dead-letter
+    queue redrive: local.moto_sqs); and EXIT_WITH_STDIN."""
     from moto.server import main as moto_server
 
-    from local.moto_events import make_event_paths_cached
+    from local.moto_events import make_event_paths_cached, make_replays_faithful
     from local.moto_firehose import make_firehose_faithful
+    from local.moto_sqs import make_sqs_redrive
 
     if EXIT_WITH_STDIN in sys.argv:
         sys.argv.remove(EXIT_WITH_STDIN)
@@ -157,6 +159,8 @@ def main() -> int:
     make_dynamodb_atomic()
     make_firehose_faithful()
     make_event_paths_cached()
+    make_replays_faithful()
+    make_sqs_redrive()
     sys.argv[0] = "moto_server"
     moto_server()
     return 0

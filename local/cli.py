@@ -11,6 +11,10 @@ p4f-bridge query "SQL" [--files DIR]  query the warehouse mirror (of the running
                                       or files synced from a deployed one) with DuckDB
 p4f-bridge backfill --stack NAME      fill a deployed stack's warehouse mirror with snapshots
 p4f-bridge reconcile                  one reconciler run against `p4f-bridge local up`
+p4f-bridge replay --stack NAME|--local --from T [--to T] [--to RULE] [--types T,...]
+                                      replay the bus's archive for a window of time
+p4f-bridge dlq list|peek|redrive --stack NAME|--local [QUEUE]
+                                      the dead-letter queues: depth, messages and why, redrive
 """
 
 from __future__ import annotations
@@ -35,7 +39,10 @@ from p4f.signing import (
 )
 
 if TYPE_CHECKING:
-    from local.operate import OperatedStack
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from local.operate import DeadLetterQueue, OperatedStack
     from local.stack import RunningStack
 
 _TYPES = ", ".join(t.value for t in EventType)
@@ -235,6 +242,149 @@ def reconcile(args: argparse.Namespace) -> int:
     return 1 if report["busy"] or report["failed"] or report["stopped"] else 0
 
 
+def replay(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from local.operate import StackNotFoundError
+    from local.operate.replay import Replayer, ReplayError, ReplayRequest, parse_moment
+
+    try:
+        start, ends, rules = _replay_window(args.since, args.to, parse_moment)
+        stack = _operated(args)
+        outcome = Replayer(stack, say=print, poll_seconds=0.2 if args.local else 5).run(
+            ReplayRequest(start, ends, tuple(args.types or ()), rules)
+        )
+    except (ValueError, StackNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ReplayError, BotoCoreError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    took = f"in {outcome.seconds:.0f}s"
+    print(
+        f"Replay {outcome.name}: {outcome.state} {took}"
+        + (f": {outcome.reason}" if outcome.reason else "")
+    )
+    if outcome.ok:
+        print(
+            "Replayed events reach their consumers within minutes, in no particular order; "
+            "each carries `replay-name`, and consumers drop those they already handled by "
+            "detail.id."
+        )
+    return 0 if outcome.ok else 1
+
+
+def _replay_window(
+    since: str, to: list[str] | None, moment: Callable[[str], datetime]
+) -> tuple[datetime, datetime, tuple[str, ...]]:
+    """--from, and --to given as times (the window's end) or as where (rules or `all`)."""
+    ends, rules = [], []
+    for value in to or ():
+        try:
+            ends.append(moment(value))
+        except ValueError:
+            rules.append(value)
+    if len(ends) > 1:
+        raise ValueError("give one end of the window (--to TIME), and where with --to NAME")
+    return moment(since), ends[0] if ends else moment("now"), tuple(rules)
+
+
+def dead_letters(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from local.operate import StackNotFoundError
+    from local.operate.dead_letters import RedriveRefusedError
+    from local.operate.stack import UnknownQueueError
+
+    try:
+        stack = _operated(args)
+        queues = [stack.dead_letter_queue(args.queue)] if args.queue else stack.dead_letter_queues()
+        return _DLQ_ACTIONS[args.action](stack, queues, args)
+    except (StackNotFoundError, UnknownQueueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (RedriveRefusedError, BotoCoreError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dlq_list(stack: OperatedStack, queues: list[DeadLetterQueue], _: argparse.Namespace) -> int:
+    from local.operate.dead_letters import depth
+    from local.operate.display import age, aligned
+
+    rows = [("dead-letter queue", "messages", "in flight", "oldest")]
+    waiting = 0
+    for queue in queues:
+        found = depth(stack, queue)
+        waiting += found.waiting
+        oldest = age(found.oldest_seconds) if found.oldest_seconds is not None else "-"
+        rows.append(
+            (
+                queue.name,
+                str(found.waiting),
+                str(found.in_flight),
+                f">= {oldest}" if found.oldest_at_least else oldest,
+            )
+        )
+    for line in aligned(rows):
+        print(line)
+    return 1 if waiting else 0
+
+
+def _dlq_peek(stack: OperatedStack, queues: list[DeadLetterQueue], args: argparse.Namespace) -> int:
+    from local.operate.dead_letters import peek
+    from local.operate.display import age_of
+
+    found = 0
+    for queue in queues:
+        messages = peek(stack, queue, args.count)
+        if not messages and args.queue is None:
+            continue
+        print(f"{queue.name}: {_counted(len(messages), 'message')} shown")
+        for message in messages:
+            found += 1
+            print(
+                f"  {message.message_id}  {message.what}  sent {age_of(message.sent_at)} ago, "
+                f"received {_counted(message.receive_count, 'time')}"
+            )
+            if message.delivery_error:
+                print(f"    EventBridge could not deliver it: {message.delivery_error}")
+            for line in message.logged[-args.log_lines :]:
+                why = line.fields.get("reason") or line.fields.get("error") or ""
+                print(
+                    f"    {line.at:%H:%M:%S} {line.level} {line.message}"
+                    + (f": {why}" if why else "")
+                )
+            if not message.logged and not message.delivery_error:
+                print("    (no warning or error logged for it)")
+    return 1 if found else 0
+
+
+def _dlq_redrive(
+    stack: OperatedStack, queues: list[DeadLetterQueue], args: argparse.Namespace
+) -> int:
+    from local.operate.dead_letters import Redrive, depth
+
+    redrive = Redrive(stack, say=print, poll_seconds=0.2 if args.local else 2)
+    failed = 0
+    for queue in queues:
+        if not depth(stack, queue).waiting:
+            if args.queue is not None:
+                print(f"{queue.name}: empty, nothing to redrive")
+            continue
+        outcome = redrive.run(queue)
+        print(
+            f"{queue.name}: {outcome.status.lower()}, {outcome.moved} of "
+            f"{outcome.to_move} moved back to its queue"
+            + (f" ({outcome.failure})" if outcome.failure else "")
+        )
+        failed += not outcome.ok
+    return 1 if failed else 0
+
+
+_DLQ_ACTIONS = {"list": _dlq_list, "peek": _dlq_peek, "redrive": _dlq_redrive}
+
+
 def describe_run(report: dict[str, Any]) -> list[str]:
     """A reconciler run's report (functions/reconciler), in lines."""
     listed = ", ".join(
@@ -417,7 +567,86 @@ def _parser() -> argparse.ArgumentParser:
         "--log-dir", type=Path, default=DEFAULT_LOG_DIR, help="the running local stack's logs"
     )
     run.set_defaults(run=reconcile)
+    _add_operating_commands(commands)
     return parser
+
+
+def _add_operating_commands(commands: argparse._SubParsersAction[Any]) -> None:
+    """replay, dlq (and status): on a deployed stack or the running local stack."""
+    again = commands.add_parser(
+        "replay",
+        help="send the archive's events of a window of time to the bus again",
+        description="Start an EventBridge replay of the stack's archive (Parameter "
+        "EventArchiveRetentionDays) for the window --from .. --to, to every rule of the bus or "
+        "only to the ones named, optionally of some event types only, follow it and print its "
+        "outcome. Times: `now`, a time ago (90m, 2h, 7d) or ISO 8601 (UTC unless it says). "
+        "Replayed events arrive within minutes, in no particular order; consumers drop those "
+        "they already handled by detail.id (README, Operating). Needs events:StartReplay, "
+        "DescribeReplay, CancelReplay, ListRules; with --types also PutRule, PutTargets, "
+        "ListTargetsByRule, RemoveTargets, DeleteRule (and iam:PassRole for a target's role).",
+    )
+    _add_stack_options(again)
+    again.add_argument("--from", dest="since", required=True, metavar="TIME", help="the start")
+    again.add_argument(
+        "--to",
+        action="append",
+        metavar="TIME|NAME",
+        help="a time: the window's end (default now); a name: a rule of the bus to replay to, "
+        "or part of its name (slack-forwarder, segment-forwarder, reward-review, warehouse, "
+        "your own rule's name; repeat for more), `all` (the default): every rule",
+    )
+    again.add_argument(
+        "--types",
+        type=lambda text: [one.strip() for one in text.split(",") if one.strip()],
+        metavar="TYPE,...",
+        help=f"only events of these types (detail-type), e.g. payout_failed; known: {_TYPES}",
+    )
+    again.set_defaults(run=replay)
+
+    dlq = commands.add_parser(
+        "dlq",
+        help="the stack's dead-letter queues: list, peek, redrive",
+        description="The stack's dead-letter queues. QUEUE: a name `dlq list` shows "
+        "(slack-forwarder, ...), or the queue's name, URL or ARN; without it, every one. "
+        "Exit status 1 when messages wait (list, peek) or a redrive did not complete, 2 when "
+        "the stack or the queue is not found.",
+    )
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, summary, needs in (
+        (
+            "list",
+            "each dead-letter queue's depth and the age of its oldest message",
+            "sqs:GetQueueAttributes, cloudwatch:GetMetricStatistics",
+        ),
+        (
+            "peek",
+            "the first messages (--count), each with the event it holds (type and id, never "
+            "its content) and the warnings and errors the function that polls its source "
+            "queue logged for it; the messages stay",
+            "sqs:ReceiveMessage, ChangeMessageVisibility, ListDeadLetterSourceQueues, "
+            "lambda:ListEventSourceMappings, GetFunctionConfiguration, logs:FilterLogEvents",
+        ),
+        (
+            "redrive",
+            "the messages back to the queue they came from (SQS's message move task), "
+            "followed to the end, for the function to handle again",
+            "sqs:StartMessageMoveTask, ListMessageMoveTasks, ListDeadLetterSourceQueues "
+            "(and sqs:ReceiveMessage, DeleteMessage on it, SendMessage on the source queue)",
+        ),
+    ):
+        one = dlq_actions.add_parser(
+            action, help=summary, description=f"{summary[0].upper()}{summary[1:]}. Needs {needs}."
+        )
+        one.add_argument("queue", nargs="?", metavar="QUEUE", help="one dead-letter queue")
+        _add_stack_options(one)
+        one.set_defaults(run=dead_letters)
+        if action == "peek":
+            one.add_argument(
+                "--count", type=int, default=5, help="how many messages (default 5, at most 10)"
+            )
+            one.add_argument(
+                "--log-lines", type=int, default=3, help="logged lines shown a message (default 3)"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
