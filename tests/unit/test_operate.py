@@ -1,0 +1,266 @@
+"""local.operate: the operating commands' parts, on moto in this process; the commands on
+the running local stack are tests/integration/test_operating.py."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from moto import mock_aws
+
+from local.cli import main
+from local.moto_sqs import make_sqs_redrive
+from local.operate.dead_letters import Redrive, RedriveRefusedError, depth, peek
+from local.operate.display import age, aligned
+from local.operate.replay import Replayer, ReplayError, ReplayRequest, parse_moment
+from local.operate.stack import (
+    CloudWatchFunctionLogs,
+    LocalFunctionLogs,
+    LogLine,
+    NotedFunction,
+    OperatedStack,
+    UnknownQueueError,
+)
+
+make_sqs_redrive()
+NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def aws() -> Iterator[boto3.Session]:
+    with mock_aws():
+        yield boto3.Session(region_name="us-east-1")
+
+
+def clients(aws: boto3.Session) -> Callable[[str], Any]:
+    def client(service: str) -> Any:
+        return aws.client(service)  # type: ignore[call-overload]
+
+    return client
+
+
+def operated(aws: boto3.Session, outputs: dict[str, str], **logs: NotedFunction) -> OperatedStack:
+    return OperatedStack(
+        name="p4f-test",
+        parameters={},
+        outputs=outputs,
+        resources=lambda logical_id: logical_id,
+        client=clients(aws),
+        logs=LocalFunctionLogs(logs),
+    )
+
+
+def dead_letter_queue(aws: boto3.Session, name: str) -> dict[str, str]:
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName=f"p4f-test-{name}DeadLetterQueue")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    return {f"{name}DeadLetterQueueUrl": url, f"{name}DeadLetterQueueArn": arn["QueueArn"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "moment"),
+    [
+        ("now", NOW),
+        ("90m", NOW - timedelta(minutes=90)),
+        ("2h", NOW - timedelta(hours=2)),
+        ("7d", NOW - timedelta(days=7)),
+        ("2026-12-01T08:00:00Z", datetime(2026, 12, 1, 8, tzinfo=UTC)),
+        ("2026-12-01T08:00:00", datetime(2026, 12, 1, 8, tzinfo=UTC)),
+        ("2026-12-01", datetime(2026, 12, 1, tzinfo=UTC)),
+        ("2026-12-01T09:00:00+01:00", datetime(2026, 12, 1, 8, tzinfo=UTC)),
+    ],
+)
+def test_times_are_now_a_time_ago_or_iso_8601(text: str, moment: datetime) -> None:
+    assert parse_moment(text, NOW) == moment
+
+
+def test_a_time_that_is_none_says_what_a_time_is() -> None:
+    with pytest.raises(ValueError, match=r"give `now`, a time ago \(90m, 2h, 7d\) or ISO 8601"):
+        parse_moment("yesterday", NOW)
+
+
+def test_two_ends_of_a_replays_window_are_refused_before_the_stack_is_read(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    command = ["replay", "--stack", "nowhere", "--from", "2h", "--to", "1h", "--to", "now"]
+
+    assert main(command) == 2
+    assert "give one end of the window" in capsys.readouterr().err
+
+
+def test_a_stack_without_an_archive_has_nothing_to_replay(aws: boto3.Session) -> None:
+    replayer = Replayer(operated(aws, {"EventBusName": "bus"}), say=print, now=lambda: NOW)
+
+    with pytest.raises(ReplayError, match="deploy it with EventArchiveRetentionDays above 0"):
+        replayer.run(ReplayRequest(NOW - timedelta(hours=1), NOW))
+
+
+def bus_with_rule(aws: boto3.Session, pattern: dict[str, Any]) -> OperatedStack:
+    events = aws.client("events")
+    bus = events.create_event_bus(Name="bus")["EventBusArn"]
+    archive = events.create_archive(ArchiveName="archive", EventSourceArn=bus)["ArchiveArn"]
+    events.put_rule(
+        Name="p4f-test-SlackForwarderRule", EventBusName="bus", EventPattern=json.dumps(pattern)
+    )
+    outputs = {"EventBusName": "bus", "EventBusArn": bus, "EventArchiveArn": archive}
+    return operated(aws, outputs)
+
+
+def test_types_cannot_narrow_a_rule_that_matches_types_by_prefix(aws: boto3.Session) -> None:
+    stack = bus_with_rule(aws, {"detail-type": [{"prefix": "payout_"}]})
+    request = ReplayRequest(NOW - timedelta(hours=1), NOW, ("payout_failed",), ("slack",))
+
+    with pytest.raises(ReplayError, match="which --types cannot narrow: replay to it without"):
+        Replayer(stack, say=print, now=lambda: NOW).run(request)
+
+
+def test_types_no_chosen_rule_takes_are_refused(aws: boto3.Session) -> None:
+    stack = bus_with_rule(aws, {"detail-type": ["reward_approved"]})
+    request = ReplayRequest(NOW - timedelta(hours=1), NOW, ("payout_failed",), ("slack",))
+
+    with pytest.raises(ReplayError, match="none of the chosen rules takes events of type"):
+        Replayer(stack, say=print, now=lambda: NOW).run(request)
+
+
+def test_a_window_that_ends_before_it_starts_is_refused(aws: boto3.Session) -> None:
+    stack = bus_with_rule(aws, {"source": ["pay4feedback"]})
+
+    with pytest.raises(ReplayError, match="--from must be before --to"):
+        Replayer(stack, say=print, now=lambda: NOW).run(ReplayRequest(NOW, NOW - timedelta(1)))
+
+
+def test_dead_letter_queues_are_named_by_their_outputs(aws: boto3.Session) -> None:
+    outputs = dead_letter_queue(aws, "SlackForwarder") | dead_letter_queue(aws, "CreateCampaign")
+    stack = operated(aws, outputs | {"SlackForwarderQueueUrl": "https://queue"})
+
+    names = [queue.name for queue in stack.dead_letter_queues()]
+    assert names == ["slack-forwarder", "create-campaign"]
+    slack = stack.dead_letter_queue("slack-forwarder")
+    assert stack.dead_letter_queue(slack.url) == stack.dead_letter_queue(slack.arn) == slack
+    assert stack.dead_letter_queue("p4f-test-SlackForwarderDeadLetterQueue") == slack
+    assert list(stack.queues()) == [("slack-forwarder", "https://queue")]
+    with pytest.raises(UnknownQueueError, match="slack-forwarder, create-campaign"):
+        stack.dead_letter_queue("segment-forwarder")
+
+
+def test_a_peek_leaves_the_messages_in_the_queue(aws: boto3.Session) -> None:
+    stack = operated(aws, dead_letter_queue(aws, "SlackForwarder"))
+    queue = stack.dead_letter_queue("slack-forwarder")
+    event = {"detail-type": "payout_failed", "detail": {"id": "evt_1", "email": "a@b.c"}}
+    aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody=json.dumps(event))
+
+    [peeked] = peek(stack, queue, 5)
+    assert peeked.what == "payout_failed evt_1"  # never the content
+    [again] = peek(stack, queue, 5)
+    assert again.message_id == peeked.message_id
+    assert again.receive_count == 2
+    found = depth(stack, queue)
+    assert (found.waiting, found.in_flight, found.oldest_at_least) == (1, 0, True)
+
+
+def test_a_dead_letter_queue_of_no_queue_is_not_redriven(aws: boto3.Session) -> None:
+    stack = operated(aws, dead_letter_queue(aws, "Warehouse"))
+    queue = stack.dead_letter_queue("warehouse")
+    aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody="{}")
+
+    with pytest.raises(RedriveRefusedError, match="p4f-bridge replay --from T --to warehouse"):
+        Redrive(stack, say=print).run(queue)
+
+
+def powertools_line(message: str, **fields: Any) -> str:
+    """A line as a function's Powertools Logger writes it."""
+    record = logging.LogRecord("p4f-bridge", logging.WARNING, __file__, 1, message, None, None)
+    record.__dict__.update(fields)  # what `extra=` does
+    return LambdaPowertoolsFormatter().format(record) + "\n"
+
+
+def test_log_lines_are_powertools_json_and_nothing_else(tmp_path: Path) -> None:
+    log = tmp_path / "f.log"
+    log.write_text(
+        "Traceback (most recent call last):\n"
+        + powertools_line("event not forwarded", message_id="m-1", reason="Slack said no")
+        + powertools_line("event not forwarded", message_id="m-2")
+    )
+    logs = LocalFunctionLogs({"f": NotedFunction(str(log), ["arn:aws:sqs:q"])})
+
+    [line] = logs.lines("f", containing="m-1", since=datetime.now(UTC) - timedelta(minutes=1))
+    assert (line.level, line.message, line.fields["reason"]) == (
+        "WARNING",
+        "event not forwarded",
+        "Slack said no",
+    )
+    assert logs.lines("f", containing="m-1", since=datetime.now(UTC) + timedelta(minutes=1)) == []
+    assert logs.consumer("arn:aws:sqs:q") == "f"
+    assert LogLine.parse("START RequestId: 1 Version: $LATEST") is None
+
+
+def test_a_deployed_stacks_logs_are_found_through_lambda_and_cloudwatch(
+    aws: boto3.Session,
+) -> None:
+    role = aws.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def lambda_handler(event, context): pass")
+    aws.client("lambda").create_function(
+        FunctionName="p4f-test-SlackForwarderFunction",
+        Runtime="python3.13",
+        Role=role["Arn"],
+        Handler="app.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+        LoggingConfig={"LogGroup": "/p4f-test/slack"},
+    )
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    aws.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn["QueueArn"], FunctionName="p4f-test-SlackForwarderFunction"
+    )
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="/p4f-test/slack")
+    logs.create_log_stream(logGroupName="/p4f-test/slack", logStreamName="s")
+    written = [powertools_line("not forwarded", message_id=m) for m in ("m-1", "m-2")]
+    logs.put_log_events(
+        logGroupName="/p4f-test/slack",
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": int(datetime.now(UTC).timestamp() * 1000), "message": w} for w in written
+        ],
+    )
+    moto_lambda = aws.client("lambda")
+
+    class AwsLambda:
+        """moto's Lambda, with the LoggingConfig AWS answers and moto leaves out."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(moto_lambda, name)
+
+        def get_function_configuration(self, **call: Any) -> dict[str, Any]:
+            answer: dict[str, Any] = moto_lambda.get_function_configuration(**call)
+            return answer | {"LoggingConfig": {"LogGroup": "/p4f-test/slack"}}
+
+    moto_clients = clients(aws)
+    found = CloudWatchFunctionLogs(
+        lambda service: AwsLambda() if service == "lambda" else moto_clients(service)
+    )
+
+    function = found.consumer(arn["QueueArn"])
+    assert function == "p4f-test-SlackForwarderFunction"
+    [line] = found.lines(function, containing="m-2", since=datetime.now(UTC) - timedelta(hours=1))
+    assert line.fields["message_id"] == "m-2"
+
+
+def test_tables_and_ages_read_in_a_terminal() -> None:
+    assert [age(s) for s in (5, 90, 7200, 200000)] == ["5s", "1m", "2h", "2d"]
+    assert aligned([("queue", "messages"), ("slack-forwarder", "1")]) == [
+        "queue            messages",
+        "slack-forwarder  1",
+    ]
