@@ -116,11 +116,6 @@ class RecordingReceiver(ABC):
         with self._lock:
             self._faults.extend([None] * after + [fault] * times)
 
-    def clear_faults(self) -> None:
-        """Answer normally from now on: the faults still queued are dropped."""
-        with self._lock:
-            self._faults.clear()
-
     def schedule(self, faults: Sequence[Fault | None]) -> None:
         """Answer the next requests in turn: with the fault, or normally (None)."""
         with self._lock:
