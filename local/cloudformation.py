@@ -410,6 +410,7 @@ class LocalDeployer:
             ArchiveName=archive,
             EventSourceArn=properties["SourceArn"],
             Description=properties.get("Description", ""),
+            EventPattern=json.dumps(properties.get("EventPattern", {})),
             RetentionDays=int(properties.get("RetentionDays", 0)),
         )["ArchiveArn"]
         self._ids[logical_id] = archive

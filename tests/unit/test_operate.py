@@ -30,6 +30,7 @@ from local.operate.stack import (
     OperatedStack,
     UnknownQueueError,
 )
+from tests.unit.test_local_cloudformation import deploy
 
 make_sqs_redrive()
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
@@ -264,3 +265,36 @@ def test_tables_and_ages_read_in_a_terminal() -> None:
         "queue            messages",
         "slack-forwarder  1",
     ]
+
+
+def test_the_archive_keeps_pay4feedbacks_events_and_not_campaign_requests(
+    aws: boto3.Session,
+) -> None:
+    deployment = deploy(aws)
+    outputs = {name: str(value) for name, value in deployment.outputs.items()}
+    events: Any = aws.client("events")
+    sqs = aws.client("sqs")
+    bus = outputs["EventBusName"]
+    consumer = sqs.create_queue(QueueName="everything")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=consumer, AttributeNames=["QueueArn"])["Attributes"]
+    events.put_rule(Name="everything", EventBusName=bus, EventPattern='{"version": ["0"]}')
+    target = {"Id": "q", "Arn": arn["QueueArn"]}
+    events.put_targets(Rule="everything", EventBusName=bus, Targets=[target])
+    sent = [("pay4feedback", "payout_failed"), ("zapier", "CreateCampaign")]
+    events.put_events(
+        Entries=[
+            {"EventBusName": bus, "Source": source, "DetailType": kind, "Detail": '{"id": "1"}'}
+            for source, kind in sent
+        ]
+    )
+    sqs.purge_queue(QueueUrl=consumer)
+    now = datetime.now(UTC)
+    stack = operated(aws, outputs)
+
+    outcome = Replayer(stack, say=print, poll_seconds=0).run(
+        ReplayRequest(now - timedelta(minutes=5), now + timedelta(seconds=1), rules=("everything",))
+    )
+
+    assert outcome.ok
+    replayed = sqs.receive_message(QueueUrl=consumer, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["detail-type"] for m in replayed] == ["payout_failed"]
