@@ -298,3 +298,43 @@ def test_the_archive_keeps_pay4feedbacks_events_and_not_campaign_requests(
     assert outcome.ok
     replayed = sqs.receive_message(QueueUrl=consumer, MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"])["detail-type"] for m in replayed] == ["payout_failed"]
+
+
+def test_the_commands_read_a_deployed_stack_from_cloudformation(
+    aws: boto3.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = {
+        "Resources": {
+            "SlackForwarderDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
+            "SlackForwarderQueue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {
+                            "Fn::GetAtt": ["SlackForwarderDeadLetterQueue", "Arn"]
+                        },
+                        "maxReceiveCount": 5,
+                    }
+                },
+            },
+        },
+        "Outputs": {
+            "SlackForwarderQueueUrl": {"Value": {"Ref": "SlackForwarderQueue"}},
+            "SlackForwarderDeadLetterQueueUrl": {"Value": {"Ref": "SlackForwarderDeadLetterQueue"}},
+            "SlackForwarderDeadLetterQueueArn": {
+                "Value": {"Fn::GetAtt": ["SlackForwarderDeadLetterQueue", "Arn"]}
+            },
+        },
+    }
+    cloudformation = aws.client("cloudformation")
+    cloudformation.create_stack(StackName="p4f-bridge", TemplateBody=json.dumps(template))
+    stack = OperatedStack.deployed("p4f-bridge", profile=None, region="us-east-1")
+    queue = stack.dead_letter_queue("slack-forwarder")
+    aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody="{}")
+
+    assert main(["dlq", "list", "--stack", "p4f-bridge", "--region", "us-east-1"]) == 1
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["slack-forwarder", "1"]
+    assert main(["dlq", "redrive", "--stack", "p4f-bridge", "--region", "us-east-1"]) == 0
+    assert "1 of 1 moved back to its queue" in capsys.readouterr().out
+    assert main(["dlq", "list", "--stack", "nowhere", "--region", "us-east-1"]) == 2
+    assert "cannot read the stack 'nowhere'" in capsys.readouterr().err
