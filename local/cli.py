@@ -599,7 +599,7 @@ def _add_operating_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "--types",
         type=lambda text: [one.strip() for one in text.split(",") if one.strip()],
         metavar="TYPE,...",
-        help=f"only events of these types (detail-type), e.g. payout_failed; known: {_TYPES}",
+        help="only events of these types (detail-type), e.g. payout_failed,payout_completed",
     )
     again.set_defaults(run=replay)
 

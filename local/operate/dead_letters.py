@@ -30,6 +30,9 @@ PEEK_MOST = 10
 _PEEK_VISIBILITY_SECONDS = 30
 """How long peeked messages are hidden while the peek gathers them (then shown again)."""
 _MOVE_FINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+_FAILED_WITHIN = timedelta(days=1)
+"""A record fails its last time within a day of being sent (p4f.deferral defers it no longer):
+the logs searched for what its function said of it end there."""
 _LOGGED_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
 _EVENTBRIDGE_ERROR = ("ERROR_CODE", "ERROR_MESSAGE")
 """Message attributes of an event EventBridge could not deliver to its target."""
@@ -183,7 +186,10 @@ def _consumer(stack: OperatedStack, queue: DeadLetterQueue) -> str | None:
 
 def _logged(stack: OperatedStack, function: str, message: Peeked) -> list[LogLine]:
     lines = stack.logs.lines(
-        function, containing=message.message_id, since=message.sent_at - timedelta(minutes=1)
+        function,
+        containing=message.message_id,
+        since=message.sent_at - timedelta(minutes=1),
+        until=message.sent_at + _FAILED_WITHIN,
     )
     return [line for line in lines if line.level in _LOGGED_LEVELS]
 

@@ -38,6 +38,15 @@ class ReplayError(RuntimeError):
     """A replay that cannot be made as asked."""
 
 
+def archived_types() -> list[str]:
+    """The detail-types the archive keeps: Pay4Feedback's events and the bridge's own."""
+    from local.event_catalogue import BRIDGE_EVENT_MODELS
+    from p4f.mirror import SNAPSHOT_TYPES
+    from p4f.models import EventType
+
+    return [*(kind.value for kind in EventType), *BRIDGE_EVENT_MODELS, *SNAPSHOT_TYPES.values()]
+
+
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
     """`now`, a time ago (`90m`, `2h`, `7d`) or ISO 8601 (a time without a zone is UTC)."""
     now = now or datetime.now(UTC)
@@ -103,6 +112,12 @@ class Replayer:
             raise ReplayError(
                 f"the stack {self._stack.name!r} has no archive: deploy it with "
                 "EventArchiveRetentionDays above 0 (events from then on are archived)"
+            )
+        unknown = sorted(set(request.types) - set(archived_types()))
+        if unknown:
+            raise ReplayError(
+                f"the archive keeps no events of type {', '.join(unknown)}; "
+                f"it keeps {', '.join(archived_types())}"
             )
         end = min(request.end, self._now())
         if request.start >= end:

@@ -68,8 +68,10 @@ class FunctionLogs(Protocol):
         """The name of the function that polls the queue, if one does."""
         ...
 
-    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
-        """The function's log lines since `since` whose text contains `containing`."""
+    def lines(
+        self, function: str, *, containing: str, since: datetime, until: datetime
+    ) -> list[LogLine]:
+        """The function's log lines from `since` to `until` whose text contains `containing`."""
         ...
 
 
@@ -85,7 +87,9 @@ class CloudWatchFunctionLogs:
             return str(mapping["FunctionArn"]).rsplit(":", 1)[-1]
         return None
 
-    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
+    def lines(
+        self, function: str, *, containing: str, since: datetime, until: datetime
+    ) -> list[LogLine]:
         configuration = self._client("lambda").get_function_configuration(FunctionName=function)
         group = configuration.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{function}")
         pages = (
@@ -95,6 +99,7 @@ class CloudWatchFunctionLogs:
                 logGroupName=group,
                 filterPattern=json.dumps(containing),  # a quoted term: the text as it is
                 startTime=int(since.timestamp() * 1000),
+                endTime=int(until.timestamp() * 1000),
                 PaginationConfig={"MaxItems": _LOG_LINES_MOST},
             )
         )
@@ -122,14 +127,16 @@ class LocalFunctionLogs:
                 return name
         return None
 
-    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
+    def lines(
+        self, function: str, *, containing: str, since: datetime, until: datetime
+    ) -> list[LogLine]:
         known = self._functions.get(function)
         path = Path(known.log) if known else None
         if path is None or not path.exists():
             return []
         with path.open(errors="replace") as log:
             found = (LogLine.parse(text) for text in log if containing in text)
-            return [line for line in found if line is not None and line.at >= since]
+            return [line for line in found if line is not None and since <= line.at <= until]
 
 
 @dataclass(frozen=True)

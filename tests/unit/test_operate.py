@@ -193,13 +193,16 @@ def test_log_lines_are_powertools_json_and_nothing_else(tmp_path: Path) -> None:
     )
     logs = LocalFunctionLogs({"f": NotedFunction(str(log), ["arn:aws:sqs:q"])})
 
-    [line] = logs.lines("f", containing="m-1", since=datetime.now(UTC) - timedelta(minutes=1))
+    now = datetime.now(UTC)
+    hour = timedelta(hours=1)
+    [line] = logs.lines("f", containing="m-1", since=now - hour, until=now + hour)
     assert (line.level, line.message, line.fields["reason"]) == (
         "WARNING",
         "event not forwarded",
         "Slack said no",
     )
-    assert logs.lines("f", containing="m-1", since=datetime.now(UTC) + timedelta(minutes=1)) == []
+    assert logs.lines("f", containing="m-1", since=now + hour, until=now + 2 * hour) == []
+    assert logs.lines("f", containing="m-1", since=now - 2 * hour, until=now - hour) == []
     assert logs.consumer("arn:aws:sqs:q") == "f"
     assert LogLine.parse("START RequestId: 1 Version: $LATEST") is None
 
@@ -255,7 +258,8 @@ def test_a_deployed_stacks_logs_are_found_through_lambda_and_cloudwatch(
 
     function = found.consumer(arn["QueueArn"])
     assert function == "p4f-test-SlackForwarderFunction"
-    [line] = found.lines(function, containing="m-2", since=datetime.now(UTC) - timedelta(hours=1))
+    now, hour = datetime.now(UTC), timedelta(hours=1)
+    [line] = found.lines(function, containing="m-2", since=now - hour, until=now + hour)
     assert line.fields["message_id"] == "m-2"
 
 
@@ -338,3 +342,13 @@ def test_the_commands_read_a_deployed_stack_from_cloudformation(
     assert "1 of 1 moved back to its queue" in capsys.readouterr().out
     assert main(["dlq", "list", "--stack", "nowhere", "--region", "us-east-1"]) == 2
     assert "cannot read the stack 'nowhere'" in capsys.readouterr().err
+
+
+def test_a_type_the_archive_does_not_keep_is_refused_with_those_it_keeps(
+    aws: boto3.Session,
+) -> None:
+    stack = bus_with_rule(aws, {"source": ["pay4feedback"]})
+    request = ReplayRequest(NOW - timedelta(hours=1), NOW, ("payout_faild",))
+
+    with pytest.raises(ReplayError, match="no events of type payout_faild; it keeps ping, "):
+        Replayer(stack, say=print, now=lambda: NOW).run(request)
