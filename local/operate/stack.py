@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +27,11 @@ _QUEUE_URL = "QueueUrl"
 _LOG_LINES_MOST = 500
 """The most log lines one search reads from CloudWatch Logs."""
 _POWERTOOLS_TIME = "%Y-%m-%d %H:%M:%S,%f%z"
+_INSIGHTS_TIME = "%Y-%m-%d %H:%M:%S.%f"
+"""How CloudWatch Logs Insights answers a time (UTC)."""
+_QUERY_SECONDS = 30.0
+"""How long a Logs Insights query may take before it counts as failed."""
+_QUERY_POLL_SECONDS = 0.5
 
 
 class StackNotFoundError(RuntimeError):
@@ -34,6 +40,10 @@ class StackNotFoundError(RuntimeError):
 
 class UnknownQueueError(ValueError):
     """A queue name that is none of the stack's."""
+
+
+class LogQueryError(RuntimeError):
+    """A CloudWatch Logs Insights query failed or took too long."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,23 @@ class FunctionLogs(Protocol):
         """The function's log lines since `since` whose text contains `containing`."""
         ...
 
+    def last_seen(
+        self,
+        function: str,
+        *,
+        message: str,
+        by: str,
+        where: Mapping[str, Collection[str]],
+        since: datetime,
+    ) -> dict[str, datetime]:
+        """When the function last logged `message` since `since`, per value of the line's
+        field `by`, of the lines whose fields named in `where` have one of its values."""
+        ...
+
+    def newest(self, function: str, *, message: str, since: datetime) -> LogLine | None:
+        """The function's newest line with `message` since `since`, if any."""
+        ...
+
 
 class CloudWatchFunctionLogs:
     """A deployed stack's functions: Lambda's event source mappings, CloudWatch Logs."""
@@ -85,9 +112,15 @@ class CloudWatchFunctionLogs:
             return str(mapping["FunctionArn"]).rsplit(":", 1)[-1]
         return None
 
-    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
+    def _group(self, function: str) -> str:
         configuration = self._client("lambda").get_function_configuration(FunctionName=function)
-        group = configuration.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{function}")
+        group: str = configuration.get("LoggingConfig", {}).get(
+            "LogGroup", f"/aws/lambda/{function}"
+        )
+        return group
+
+    def lines(self, function: str, *, containing: str, since: datetime) -> list[LogLine]:
+        group = self._group(function)
         pages = (
             self._client("logs")
             .get_paginator("filter_log_events")
@@ -100,6 +133,60 @@ class CloudWatchFunctionLogs:
         )
         found = (LogLine.parse(event["message"]) for page in pages for event in page["events"])
         return [line for line in found if line is not None]
+
+    def last_seen(
+        self,
+        function: str,
+        *,
+        message: str,
+        by: str,
+        where: Mapping[str, Collection[str]],
+        since: datetime,
+    ) -> dict[str, datetime]:
+        # One Logs Insights query rather than every line: a busy receiver logs thousands.
+        conditions = [f"message = {json.dumps(message)}"] + [
+            f"{name} in {json.dumps(sorted(values))}" for name, values in where.items()
+        ]
+        rows = self._query(
+            function,
+            f"filter {' and '.join(conditions)} | stats max(@timestamp) as last_seen by {by}",
+            since,
+        )
+        return {
+            row[by]: _insights_time(row["last_seen"])
+            for row in rows
+            if row.get(by) and row.get("last_seen")
+        }
+
+    def newest(self, function: str, *, message: str, since: datetime) -> LogLine | None:
+        rows = self._query(
+            function,
+            f"fields @timestamp, @message | filter message = {json.dumps(message)} "
+            "| sort @timestamp desc | limit 1",
+            since,
+        )
+        return next((line for row in rows if (line := LogLine.parse(row["@message"]))), None)
+
+    def _query(self, function: str, query: str, since: datetime) -> list[dict[str, str]]:
+        """The rows of a Logs Insights query over the function's log group since `since`."""
+        logs = self._client("logs")
+        started = logs.start_query(
+            logGroupName=self._group(function),
+            startTime=int(since.timestamp()),
+            endTime=int(time.time()) + 1,
+            queryString=query,
+        )
+        deadline = time.monotonic() + _QUERY_SECONDS
+        while True:
+            answer = logs.get_query_results(queryId=started["queryId"])
+            if answer["status"] == "Complete":
+                return [{cell["field"]: cell["value"] for cell in row} for row in answer["results"]]
+            if answer["status"] not in {"Scheduled", "Running"}:
+                raise LogQueryError(f"the Logs Insights query was {answer['status'].lower()}")
+            if time.monotonic() > deadline:
+                logs.stop_query(queryId=started["queryId"])
+                raise LogQueryError(f"the Logs Insights query took over {_QUERY_SECONDS:g}s")
+            time.sleep(_QUERY_POLL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -130,6 +217,33 @@ class LocalFunctionLogs:
         with path.open(errors="replace") as log:
             found = (LogLine.parse(text) for text in log if containing in text)
             return [line for line in found if line is not None and line.at >= since]
+
+    def last_seen(
+        self,
+        function: str,
+        *,
+        message: str,
+        by: str,
+        where: Mapping[str, Collection[str]],
+        since: datetime,
+    ) -> dict[str, datetime]:
+        seen: dict[str, datetime] = {}
+        for line in self.lines(function, containing=message, since=since):
+            fields = line.fields
+            if line.message != message or fields.get(by) in (None, ""):
+                continue
+            if all(str(fields.get(name)) in values for name, values in where.items()):
+                key = str(fields[by])
+                seen[key] = max(seen.get(key, line.at), line.at)
+        return seen
+
+    def newest(self, function: str, *, message: str, since: datetime) -> LogLine | None:
+        found = [
+            line
+            for line in self.lines(function, containing=message, since=since)
+            if line.message == message
+        ]
+        return max(found, key=lambda line: line.at, default=None)
 
 
 @dataclass(frozen=True)
@@ -263,6 +377,13 @@ class OperatedStack:
         for key, url in self.outputs.items():
             if key.endswith(_QUEUE_URL) and not key.endswith(_DEAD_LETTER_URL):
                 yield _short_name(key.removesuffix(_QUEUE_URL)), url
+
+
+def _insights_time(value: str) -> datetime:
+    """A time in a Logs Insights answer: `2026-12-02 07:00:00.000` (UTC), or epoch ms."""
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return datetime.strptime(value, _INSIGHTS_TIME).replace(tzinfo=UTC)
 
 
 def _short_name(output_prefix: str) -> str:
