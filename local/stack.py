@@ -518,6 +518,8 @@ class LocalStack:
                 f"custom resource {resource.logical_id}",
                 partial(self._create, resource, functions, cfn, cfn_url),
             )
+        if deployment.custom_resources:  # the note again, with their physical ids
+            _note(aws, deployment, self._log_dir)
         return RunningStack(
             api_key=api_key,
             urls=StackUrls(
@@ -590,6 +592,7 @@ class LocalStack:
         answer = request("Create")
         if answer["Status"] != "SUCCESS":
             raise LocalStackError(f"{resource.logical_id} failed: {answer['Reason']}")
+        _created(functions.deployment, resource.logical_id, answer["PhysicalResourceId"])
 
         def delete() -> None:
             self._progress(f"deleting custom resource {resource.logical_id}")
@@ -627,6 +630,16 @@ def _deploy(
         function_urls=function_urls,
         root=ROOT,
     ).deploy()
+
+
+def _created(deployment: Deployment, logical_id: str, physical_id: str) -> None:
+    """A custom resource's physical id, as CloudFormation knows it once it answered: in the
+    resources, and in the Outputs that !Ref it (deployed before it, as `pending-...`)."""
+    pending = deployment.resources.get(logical_id)
+    deployment.resources[logical_id] = physical_id
+    for name, value in deployment.outputs.items():
+        if pending is not None and value == pending:
+            deployment.outputs[name] = physical_id
 
 
 def _note(aws: MotoServer, deployment: Deployment, log_dir: Path) -> Path:
