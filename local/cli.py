@@ -10,6 +10,8 @@ p4f-bridge verify --secret S --header H --body-file F
 p4f-bridge query "SQL" [--files DIR]  query the warehouse mirror (of the running local stack,
                                       or files synced from a deployed one) with DuckDB
 p4f-bridge backfill --stack NAME      fill a deployed stack's warehouse mirror with snapshots
+p4f-bridge status --stack NAME | --local
+                                      a stack's health on one screen
 p4f-bridge reconcile                  one reconciler run against `p4f-bridge local up`
 """
 
@@ -222,6 +224,21 @@ def backfill(args: argparse.Namespace) -> int:
     return 0 if done.complete else 1
 
 
+def status(args: argparse.Namespace) -> int:
+    from local.operate import StackNotFoundError
+    from local.operate.status import read_status
+
+    try:
+        stack = _operated(args)
+    except StackNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = read_status(stack)
+    for line in report.lines():
+        print(line)
+    return report.exit_status
+
+
 def reconcile(args: argparse.Namespace) -> int:
     from local.stack import RECONCILER, LocalStackError, invoke_running, reconcile_event
 
@@ -401,6 +418,28 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--stack", required=True, help="the deployed stack's name")
     fill.add_argument("--region", help="its region (default: your AWS configuration's)")
     fill.set_defaults(run=backfill)
+
+    health = commands.add_parser(
+        "status",
+        help="a stack's health on one screen: subscription, queues, alarms, events, API budget",
+        description="Show on one screen: whether the stack's webhook subscription is registered "
+        "at Pay4Feedback (asked through the stack's API budget, as an interactive caller); "
+        "every queue and dead-letter queue with its messages, in flight and oldest age; the "
+        "stack's alarms in ALARM and why; the last accepted event of each type (7 days) and "
+        "the reconciler's last run; the API budget now and its use in the last hour; the "
+        "webhook receiver's outcomes in the last hour. Nothing secret is shown. Exit status 0 "
+        "when healthy, 1 when something needs attention (the subscription missing or unknown, "
+        "a dead-letter queue with messages, an alarm in ALARM, a part that cannot be read), 2 "
+        "when the stack cannot be read. With --stack it needs: "
+        "cloudformation:DescribeStacks and DescribeStackResource on the stack; "
+        "secretsmanager:GetSecretValue on the API key's secret; dynamodb:GetItem and "
+        "UpdateItem on ApiBudgetTable; sqs:GetQueueAttributes on its queues; "
+        "cloudwatch:DescribeAlarms, ListMetrics and GetMetricData; "
+        "lambda:GetFunctionConfiguration and logs:StartQuery, GetQueryResults (and StopQuery) "
+        "on the receiver's and the reconciler's log groups.",
+    )
+    _add_stack_options(health)
+    health.set_defaults(run=status)
 
     run = commands.add_parser(
         "reconcile",
