@@ -27,7 +27,7 @@ shown: no API key, no signing secret, no event body.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -361,14 +361,14 @@ def _budget(
             f"(background {use.background_taken} of its {use.background_requests_per_window})"
         )
     watch = cloudwatch()
-    found = [
+    found = _distinct(
         metric
         for name in ("ApiBudgetUsed", "ApiBudgetExhausted")
         for page in watch.get_paginator("list_metrics").paginate(
             Namespace=NAMESPACE, MetricName=name
         )
         for metric in page["Metrics"]
-    ]
+    )
     sums = _sums(watch, found, now - METRICS_SINCE, now, stat="Sum", period=300)
     per_caller: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for metric, values in zip(found, sums, strict=True):
@@ -407,6 +407,15 @@ def _outcomes(section: Section, cloudwatch: _Lazy, now: datetime) -> None:
 
 
 # --- CloudWatch ----------------------------------------------------------------------------
+
+
+def _distinct(metrics: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each metric once (moto_server's ListMetrics names a metric once per datum)."""
+    seen: dict[tuple[str, str, frozenset[tuple[str, str]]], dict[str, Any]] = {}
+    for metric in metrics:
+        dimensions = frozenset((d["Name"], d["Value"]) for d in metric.get("Dimensions", []))
+        seen.setdefault((metric["Namespace"], metric["MetricName"], dimensions), metric)
+    return list(seen.values())
 
 
 def _oldest_ages(cloudwatch: Any, queue_names: Sequence[str], now: datetime) -> dict[str, float]:

@@ -50,18 +50,21 @@ def section(shown: str, title: str) -> list[str]:
     return lines[start + 1 : end]
 
 
-@pytest.mark.timeout(180)
-def test_status_of_the_local_stack(stack: RunningStack, capsys: pytest.CaptureFixture[str]) -> None:
+def send_and_wait(stack: RunningStack, event_type: str) -> None:
+    """A signed delivery to the receiver, until its WebhookAccepted is in moto's CloudWatch."""
     secret = stack.secret_value("WebhookSigningSecretArn")
     url = stack.urls.webhook
-    assert main(["send-event", "payout_failed", "--url", url, "--secret", secret]) == 0
+    assert main(["send-event", event_type, "--url", url, "--secret", secret]) == 0
     deadline = time.monotonic() + 15
     while accepted_in_cloudwatch(stack) < 1:  # the EMF line, through the host's output
         assert time.monotonic() < deadline, "WebhookAccepted never reached moto's CloudWatch"
         time.sleep(0.2)
+
+
+def put_alarm_in_alarm(stack: RunningStack, name: str, reason: str) -> None:
     cloudwatch = stack.aws.client("cloudwatch")
     cloudwatch.put_metric_alarm(
-        AlarmName="p4f-local-Something",
+        AlarmName=name,
         Namespace="P4fBridge",
         MetricName="Something",
         Statistic="Sum",
@@ -70,9 +73,13 @@ def test_status_of_the_local_stack(stack: RunningStack, capsys: pytest.CaptureFi
         Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
-    cloudwatch.set_alarm_state(
-        AlarmName="p4f-local-Something", StateValue="ALARM", StateReason="Something crossed 1"
-    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
+
+
+@pytest.mark.timeout(180)
+def test_status_of_the_local_stack(stack: RunningStack, capsys: pytest.CaptureFixture[str]) -> None:
+    send_and_wait(stack, "payout_failed")
+    put_alarm_in_alarm(stack, "p4f-local-Something", "Something crossed 1")
 
     code, shown = status(stack, capsys)
     print(shown)  # the screen, in the test's output when it fails
@@ -100,7 +107,7 @@ def test_status_of_the_local_stack(stack: RunningStack, capsys: pytest.CaptureFi
     assert ("p4f-local-SubscriptionManagerFunction", "interactive") in callers  # EMF too
     assert code == 1
     assert "the alarm Something is in ALARM" in shown.split("Needs attention:", 1)[1]
-    for secret_value in (stack.api_key, secret):
+    for secret_value in (stack.api_key, stack.secret_value("WebhookSigningSecretArn")):
         assert secret_value not in shown
 
     with Pay4FeedbackClient(stack.urls.sandbox, api_key=stack.api_key) as api:
@@ -111,6 +118,27 @@ def test_status_of_the_local_stack(stack: RunningStack, capsys: pytest.CaptureFi
     assert f"MISSING (the stack's WebhookSubscriptionId: {webhook_id})" in state
     assert "the webhook subscription is missing" in shown
     assert code == 1
+
+    report = stack.reconcile()  # RepairSubscription is false: it finds it missing too
+    assert report["subscription"] == "missing"
+    code, shown = status(stack, capsys)
+    print(shown)
+    [run] = [line for line in section(shown, "Last event seen") if "reconciler" in line]
+    assert run.startswith("  reconciler's last run: ")
+    assert run.endswith("ago: 0 published, subscription missing")
+    used = {tuple(line.split()[:2]): line.split()[2] for line in section(shown, "API budget")[2:]}
+    # A single invocation's EMF lines, each counted once.
+    assert used["p4f-local-ReconcilerFunction", "background"] == str(report["api_calls"])
+
+
+def test_its_help_says_what_it_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "logs:StartQuery" in shown
+    assert "cloudwatch:DescribeAlarms" in shown
+    with pytest.raises(SystemExit):
+        main(["status"])  # --stack NAME or --local
 
 
 def test_no_local_stack_is_exit_status_2(

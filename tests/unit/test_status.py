@@ -244,6 +244,37 @@ def test_a_section_aws_refuses_says_so_and_the_rest_shows(aws: Aws) -> None:
     assert status.exit_status == 1
 
 
+def test_the_budgets_last_hour_per_caller(aws: Aws) -> None:
+    cloudwatch, now = aws.client("cloudwatch"), datetime.now(UTC)
+
+    def put(name: str, function: str, priority: str, *values: float) -> None:
+        dimensions = {"function_name": function, "priority": priority, "service": "p4f-bridge"}
+        cloudwatch.put_metric_data(
+            Namespace="P4fBridge",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                    "Unit": "Count",
+                    "Values": list(values),
+                    "Timestamp": now - timedelta(minutes=minutes),
+                }
+                for minutes in (1, 20)
+            ],
+        )
+
+    put("ApiBudgetUsed", "p4f-test-CampaignTriggerFunction", "interactive", 1, 1)
+    put("ApiBudgetExhausted", "p4f-test-CampaignTriggerFunction", "interactive", 1)
+    put("ApiBudgetUsed", "p4f-test-ReconcilerFunction", "background", 1, 1, 1)
+    status = read_status(aws.stack(), api=aws.api(registered), now=now)
+    assert section(status.lines(), "API budget")[1:] == [
+        "  last hour  (ApiBudgetUsed, ApiBudgetExhausted)",
+        "    function                          priority     used  exhausted",
+        "    p4f-test-CampaignTriggerFunction  interactive     4          2",
+        "    p4f-test-ReconcilerFunction       background      6          0",
+    ]
+
+
 @pytest.mark.parametrize(
     ("seconds", "shown"),
     [
