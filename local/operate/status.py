@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local.operate.api import StackApi, operated_api
 from local.operate.stack import LogQueryError
-from p4f.budget import BudgetUnavailableError
+from p4f.budget import BudgetUnavailableError, Priority
 from p4f.errors import Pay4FeedbackError
 from p4f.secrets import SecretError
 from p4f.subscriptions import Subscription, SubscriptionManager
@@ -58,13 +58,6 @@ METRICS_SINCE = timedelta(hours=1)
 QUEUE_AGE_SINCE = timedelta(minutes=5)
 API_SECONDS = 10.0
 """How long the subscription's check may take, waiting for its budget slot included."""
-PERMISSIONS = (
-    "cloudformation:DescribeStacks and DescribeStackResource on the stack; "
-    "secretsmanager:GetSecretValue on the API key's secret; dynamodb:GetItem and UpdateItem "
-    "on the budget table (ApiBudgetTable); sqs:GetQueueAttributes on the stack's queues; "
-    "cloudwatch:DescribeAlarms, ListMetrics and GetMetricData; lambda:GetFunctionConfiguration "
-    "and logs:StartQuery and GetQueryResults on the receiver's and the reconciler's log groups"
-)
 _UNREADABLE = (
     BotoCoreError,
     ClientError,
@@ -193,7 +186,8 @@ def _subscription(section: Section, stack: OperatedStack, api: Callable[[], Stac
     ]
     try:
         client = api().client
-        with client.deadline(API_SECONDS):
+        # Someone waits at the terminal: an interactive caller, which may queue for a slot.
+        with client.priority(Priority.INTERACTIVE), client.deadline(API_SECONDS):
             # The signing secret is never needed to look: only to register.
             registered = SubscriptionManager(client, _no_secret).registered(wanted)
     except _UNREADABLE as exc:
