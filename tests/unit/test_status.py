@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,45 @@ def test_what_needs_attention_is_exit_status_1(aws: Aws) -> None:
         "the slack-forwarder dead-letter queue holds 2 messages",
         "the alarm SlackForwarderDeadLetterAlarm is in ALARM",
     ]
+
+
+class WithComposite:
+    """moto's CloudWatch, with a composite alarm in ALARM (moto has no PutCompositeAlarm)."""
+
+    def __init__(self, cloudwatch: Any) -> None:
+        self._cloudwatch = cloudwatch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cloudwatch, name)
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation != "describe_alarms":
+            return self._cloudwatch.get_paginator(operation)
+        composite = {
+            "AlarmName": "p4f-test-BridgeUnhealthy",
+            "StateReason": "arn:...:alarm:p4f-test-ReconcilerIncompleteAlarm transitioned to ALARM",
+            "StateUpdatedTimestamp": datetime.now(UTC) - timedelta(hours=3, minutes=1),
+        }
+
+        class Pages:
+            def paginate(self, **query: Any) -> list[dict[str, Any]]:
+                assert query["AlarmTypes"] == ["MetricAlarm", "CompositeAlarm"]
+                return [{"MetricAlarms": [], "CompositeAlarms": [composite]}]
+
+        return Pages()
+
+
+def test_composite_alarms_in_alarm_too(aws: Aws) -> None:
+    stack = aws.stack()
+    cloudwatch = WithComposite(aws.client("cloudwatch"))
+    stack = replace(stack, client=lambda s: cloudwatch if s == "cloudwatch" else aws.client(s))
+    status = read_status(stack, api=aws.api(registered))
+    assert section(status.lines(), "Alarms in ALARM")[1].split()[:3] == [
+        "BridgeUnhealthy",
+        "3h",
+        "arn:...:alarm:p4f-test-ReconcilerIncompleteAlarm",
+    ]
+    assert status.attention == ["the alarm BridgeUnhealthy is in ALARM"]
 
 
 def test_another_id_than_the_stacks_is_shown_not_alarming(aws: Aws) -> None:
