@@ -10,6 +10,8 @@ p4f-bridge verify --secret S --header H --body-file F
 p4f-bridge query "SQL" [--files DIR]  query the warehouse mirror (of the running local stack,
                                       or files synced from a deployed one) with DuckDB
 p4f-bridge backfill --stack NAME      fill a deployed stack's warehouse mirror with snapshots
+p4f-bridge status --stack NAME | --local
+                                      a stack's health on one screen
 p4f-bridge reconcile                  one reconciler run against `p4f-bridge local up`
 p4f-bridge replay --stack NAME|--local --from T [--to T] [--to RULE] [--types T,...]
                                       replay the bus's archive for a window of time
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from local.operate.display import counted
 from p4f.envelope import utc_timestamp
 from p4f.models import EventType
 from p4f.signing import (
@@ -229,6 +232,21 @@ def backfill(args: argparse.Namespace) -> int:
     return 0 if done.complete else 1
 
 
+def status(args: argparse.Namespace) -> int:
+    from local.operate import StackNotFoundError
+    from local.operate.status import read_status
+
+    try:
+        stack = _operated(args)
+    except StackNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = read_status(stack)
+    for line in report.lines():
+        print(line)
+    return report.exit_status
+
+
 def reconcile(args: argparse.Namespace) -> int:
     from local.stack import RECONCILER, LocalStackError, invoke_running, reconcile_event
 
@@ -310,7 +328,7 @@ def dead_letters(args: argparse.Namespace) -> int:
 
 def _dlq_list(stack: OperatedStack, queues: list[DeadLetterQueue], _: argparse.Namespace) -> int:
     from local.operate.dead_letters import depth
-    from local.operate.display import age, aligned
+    from local.operate.display import age, table
 
     rows = [("dead-letter queue", "messages", "in flight", "oldest")]
     waiting = 0
@@ -326,7 +344,7 @@ def _dlq_list(stack: OperatedStack, queues: list[DeadLetterQueue], _: argparse.N
                 f">= {oldest}" if found.oldest_at_least else oldest,
             )
         )
-    for line in aligned(rows):
+    for line in table(rows, header=True):
         print(line)
     return 1 if waiting else 0
 
@@ -340,12 +358,12 @@ def _dlq_peek(stack: OperatedStack, queues: list[DeadLetterQueue], args: argpars
         messages = peek(stack, queue, args.count)
         if not messages and args.queue is None:
             continue
-        print(f"{queue.name}: {_counted(len(messages), 'message')} shown")
+        print(f"{queue.name}: {counted(len(messages), 'message')} shown")
         for message in messages:
             found += 1
             print(
                 f"  {message.message_id}  {message.what}  sent {age_of(message.sent_at)} ago, "
-                f"received {_counted(message.receive_count, 'time')}"
+                f"received {counted(message.receive_count, 'time')}"
             )
             if message.delivery_error:
                 print(f"    EventBridge could not deliver it: {message.delivery_error}")
@@ -388,11 +406,11 @@ _DLQ_ACTIONS = {"list": _dlq_list, "peek": _dlq_peek, "redrive": _dlq_redrive}
 def describe_run(report: dict[str, Any]) -> list[str]:
     """A reconciler run's report (functions/reconciler), in lines."""
     listed = ", ".join(
-        _counted(count, kind.removesuffix("s")) for kind, count in report["listed"].items()
+        counted(count, kind.removesuffix("s")) for kind, count in report["listed"].items()
     )
     lines = [
-        f"Listed {listed or 'nothing'} ({_counted(report['api_calls'], 'API call')}).",
-        f"{_counted(report['missing'], 'change')} the bridge had not seen: "
+        f"Listed {listed or 'nothing'} ({counted(report['api_calls'], 'API call')}).",
+        f"{counted(report['missing'], 'change')} the bridge had not seen: "
         f"{report['published']} published, {report['duplicates']} already brought by a "
         f"webhook, {report['busy'] + report['failed']} left for the next run.",
         *(f"  {change}" for change in report["changes"]),
@@ -434,10 +452,6 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LOG_DIR,
         help="with --local: the running local stack's logs",
     )
-
-
-def _counted(count: int, thing: str) -> str:
-    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -551,6 +565,28 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--stack", required=True, help="the deployed stack's name")
     fill.add_argument("--region", help="its region (default: your AWS configuration's)")
     fill.set_defaults(run=backfill)
+
+    health = commands.add_parser(
+        "status",
+        help="a stack's health on one screen: subscription, queues, alarms, events, API budget",
+        description="Show on one screen: whether the stack's webhook subscription is registered "
+        "at Pay4Feedback (asked through the stack's API budget, as an interactive caller); "
+        "every queue and dead-letter queue with its messages, in flight and oldest age; the "
+        "stack's alarms in ALARM and why; the last accepted event of each type (7 days) and "
+        "the reconciler's last run; the API budget now and its use in the last hour; the "
+        "webhook receiver's outcomes in the last hour. Nothing secret is shown. Exit status 0 "
+        "when healthy, 1 when something needs attention (the subscription missing or unknown, "
+        "a dead-letter queue with messages, an alarm in ALARM, a part that cannot be read), 2 "
+        "when the stack cannot be read. With --stack it needs: "
+        "cloudformation:DescribeStacks and DescribeStackResource on the stack; "
+        "secretsmanager:GetSecretValue on the API key's secret; dynamodb:GetItem and "
+        "UpdateItem on ApiBudgetTable; sqs:GetQueueAttributes on its queues; "
+        "cloudwatch:DescribeAlarms, ListMetrics and GetMetricData; "
+        "lambda:GetFunctionConfiguration and logs:StartQuery, GetQueryResults (and StopQuery) "
+        "on the receiver's and the reconciler's log groups.",
+    )
+    _add_stack_options(health)
+    health.set_defaults(run=status)
 
     run = commands.add_parser(
         "reconcile",

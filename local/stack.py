@@ -49,11 +49,12 @@ from starlette.routing import Route
 from local.asgi_server import ThreadedAsgiServer
 from local.aws_faults import FaultProxy
 from local.cloudformation import CustomResource, Deployment, LocalDeployer, LocalFunction
+from local.embedded_metrics import EmbeddedMetricPublisher, MetricSink
 from local.firehose_relay import FirehoseRelay
 from local.lambda_events import ACCOUNT, REGION, custom_resource_request, scheduled_event
 from local.lambda_host import READY, RESULT, HostConfig, SqsSourceConfig
-from local.moto_server import MotoServer, free_port
-from local.operate.stack import LocalStackNote, NotedFunction
+from local.moto_server import MotoServer, free_port, moto_client
+from local.operate.stack import LocalStackNote, NotedFunction, StackNotFoundError
 from local.processes import wait_or_kill
 from local.sandbox import SandboxAdmin, SandboxServer, SandboxSettings
 from local.segment_receiver import LocalSegment
@@ -102,10 +103,19 @@ Progress = Callable[[str], None]
 
 
 class FunctionHost:
-    """One function's process (local.lambda_host), its output kept in a log file."""
+    """One function's process (local.lambda_host), its output kept in a log file (and its
+    embedded metrics put into CloudWatch, as Lambda does, when given `metrics`)."""
 
-    def __init__(self, config: HostConfig, *, log_dir: Path, environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        config: HostConfig,
+        *,
+        log_dir: Path,
+        environment: dict[str, str],
+        metrics: MetricSink | None = None,
+    ) -> None:
         self.config = config
+        self._metrics = metrics
         self.log_path = log_dir / f"{config.function_name}.log"
         self._config_path = log_dir / f"{config.function_name}.json"
         self._environment = environment
@@ -139,6 +149,8 @@ class FunctionHost:
                     self._ready.set()
                 log.write(line)
                 log.flush()
+                if self._metrics is not None:
+                    self._metrics.offer(line)
 
     def wait_ready(self, timeout: float = HOST_START_SECONDS) -> None:
         deadline = time.monotonic() + timeout
@@ -206,6 +218,8 @@ class _Functions:
     """Where the functions reach AWS: moto_server, or a FaultProxy in front of it."""
     slack_api_url: str = ""
     """The local Slack's Web API, for the reward reviewer's bot (SLACK_API_URL)."""
+    metrics: MetricSink | None = None
+    """Where the functions' embedded metrics go (CloudWatch in moto), as Lambda sends them."""
 
     def hosted(self) -> list[LocalFunction]:
         """The functions something invokes all the time: a function URL or an SQS queue."""
@@ -253,14 +267,20 @@ class _Functions:
 
     def host(self, function: LocalFunction) -> FunctionHost:
         return FunctionHost(
-            self.config(function), log_dir=self.log_dir, environment=self.environment(function)
+            self.config(function),
+            log_dir=self.log_dir,
+            environment=self.environment(function),
+            metrics=self.metrics,
         )
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Invoke a function once, in a fresh process (as a cold Lambda would)."""
         function = self.deployment.functions[logical_id]
         return invoke_once(
-            self.config(function, invoke_event=event), self.environment(function), self.log_dir
+            self.config(function, invoke_event=event),
+            self.environment(function),
+            self.log_dir,
+            metrics=self.metrics,
         )
 
     def write_invocations(self) -> None:
@@ -281,8 +301,15 @@ def reconcile_event() -> dict[str, Any]:
     return scheduled_event(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{STACK_NAME}-schedule", now)
 
 
-def invoke_once(config: HostConfig, environment: dict[str, str], log_dir: Path) -> Any:
-    """Invoke a function once with `config.invoke_event`, in a fresh process; its answer."""
+def invoke_once(
+    config: HostConfig,
+    environment: dict[str, str],
+    log_dir: Path,
+    *,
+    metrics: MetricSink | None = None,
+) -> Any:
+    """Invoke a function once with `config.invoke_event`, in a fresh process; its answer
+    (its output in its log file, and its embedded metrics to `metrics`)."""
     config_path = log_dir / f"{config.function_name}-invoke-{uuid.uuid4().hex[:8]}.json"
     config.write(config_path)
     log_path = log_dir / f"{config.function_name}.log"
@@ -298,6 +325,9 @@ def invoke_once(config: HostConfig, environment: dict[str, str], log_dir: Path) 
             check=False,
         )
         log.write(completed.stdout)
+    if metrics is not None:
+        for line in completed.stdout.splitlines():
+            metrics.offer(line)
     results = [line for line in completed.stdout.splitlines() if line.startswith(RESULT)]
     if completed.returncode != 0 or not results:
         raise LocalStackError(f"{config.function_name} failed; see {log_path}")
@@ -313,7 +343,12 @@ def invoke_running(log_dir: Path, logical_id: str, event: dict[str, Any]) -> Any
         )
     invocation = json.loads(path.read_text())[logical_id]
     config = HostConfig.from_dict(invocation["config"] | {"invoke_event": event})
-    return invoke_once(config, invocation["environment"], log_dir)
+    try:
+        aws_url = LocalStackNote.read(log_dir).aws_url
+    except StackNotFoundError:  # a stack from before the note: its metrics are not published
+        return invoke_once(config, invocation["environment"], log_dir)
+    with EmbeddedMetricPublisher(moto_client(aws_url, "cloudwatch")) as metrics:
+        return invoke_once(config, invocation["environment"], log_dir, metrics=metrics)
 
 
 @dataclass(frozen=True)
@@ -444,6 +479,8 @@ class LocalStack:
         )
         faults = self._aws_faults(aws)
         functions_aws = self._serve(faults.app, "AWS faults") if faults else aws.url
+        # What Lambda does with the functions' embedded metric format (local.embedded_metrics).
+        metrics = self._exit.enter_context(EmbeddedMetricPublisher(aws.client("cloudwatch")))
         slack.base_url = slack_url
         slack.interactivity_url = deployment.outputs.get("ReviewActionsUrl")
         functions = _Functions(
@@ -453,6 +490,7 @@ class LocalStack:
             self._log_dir,
             functions_aws,
             slack_api_url=f"{slack_url}/api",
+            metrics=metrics,
         )
         if self._visibility_timeout is not None:
             _shorten_visibility(aws, deployment, self._visibility_timeout)
@@ -480,6 +518,8 @@ class LocalStack:
                 f"custom resource {resource.logical_id}",
                 partial(self._create, resource, functions, cfn, cfn_url),
             )
+        if deployment.custom_resources:  # the note again, with their physical ids
+            _note(aws, deployment, self._log_dir)
         return RunningStack(
             api_key=api_key,
             urls=StackUrls(
@@ -552,6 +592,7 @@ class LocalStack:
         answer = request("Create")
         if answer["Status"] != "SUCCESS":
             raise LocalStackError(f"{resource.logical_id} failed: {answer['Reason']}")
+        _created(functions.deployment, resource.logical_id, answer["PhysicalResourceId"])
 
         def delete() -> None:
             self._progress(f"deleting custom resource {resource.logical_id}")
@@ -589,6 +630,16 @@ def _deploy(
         function_urls=function_urls,
         root=ROOT,
     ).deploy()
+
+
+def _created(deployment: Deployment, logical_id: str, physical_id: str) -> None:
+    """A custom resource's physical id, as CloudFormation knows it once it answered: in the
+    resources, and in the Outputs that !Ref it (deployed before it, as `pending-...`)."""
+    pending = deployment.resources.get(logical_id)
+    deployment.resources[logical_id] = physical_id
+    for name, value in deployment.outputs.items():
+        if pending is not None and value == pending:
+            deployment.outputs[name] = physical_id
 
 
 def _note(aws: MotoServer, deployment: Deployment, log_dir: Path) -> Path:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from local.operate.cloudwatch import oldest_ages
+
 if TYPE_CHECKING:
     from local.operate.stack import DeadLetterQueue, LogLine, OperatedStack
 
@@ -83,31 +85,14 @@ def depth(stack: OperatedStack, queue: DeadLetterQueue) -> Depth:
     )["Attributes"]
     waiting = int(attributes["ApproximateNumberOfMessages"])
     in_flight = int(attributes["ApproximateNumberOfMessagesNotVisible"])
-    age = oldest_age(stack, queue.arn.rsplit(":", 1)[-1])
+    name = queue.arn.rsplit(":", 1)[-1]
+    age = oldest_ages(stack.client("cloudwatch"), [name], _now()).get(name)
     if age is not None or not waiting:
         return Depth(waiting, in_flight, age)
     sent = [one.sent_at for one in peek(stack, queue, PEEK_MOST, with_logs=False)]
     if not sent:
         return Depth(waiting, in_flight, None)
     return Depth(waiting, in_flight, (_now() - min(sent)).total_seconds(), oldest_at_least=True)
-
-
-def oldest_age(stack: OperatedStack, queue_name: str) -> float | None:
-    """SQS's ApproximateAgeOfOldestMessage of the queue in the last 15 minutes, in seconds."""
-    now = _now()
-    datapoints = stack.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/SQS",
-        MetricName="ApproximateAgeOfOldestMessage",
-        Dimensions=[{"Name": "QueueName", "Value": queue_name}],
-        StartTime=now - timedelta(minutes=15),
-        EndTime=now,
-        Period=60,
-        Statistics=["Maximum"],
-    )["Datapoints"]
-    if not datapoints:
-        return None
-    newest = max(datapoints, key=lambda point: point["Timestamp"])
-    return float(newest["Maximum"])
 
 
 def peek(

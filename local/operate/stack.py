@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +27,11 @@ _QUEUE_URL = "QueueUrl"
 _LOG_LINES_MOST = 500
 """The most log lines one search reads from CloudWatch Logs."""
 _POWERTOOLS_TIME = "%Y-%m-%d %H:%M:%S,%f%z"
+_INSIGHTS_TIME = "%Y-%m-%d %H:%M:%S.%f"
+"""How CloudWatch Logs Insights answers a time (UTC)."""
+_QUERY_SECONDS = 30.0
+"""How long a Logs Insights query may take before it counts as failed."""
+_QUERY_POLL_SECONDS = 0.5
 
 
 class StackNotFoundError(RuntimeError):
@@ -34,6 +40,10 @@ class StackNotFoundError(RuntimeError):
 
 class UnknownQueueError(ValueError):
     """A queue name that is none of the stack's."""
+
+
+class LogQueryError(RuntimeError):
+    """A CloudWatch Logs Insights query failed or took too long."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +79,27 @@ class FunctionLogs(Protocol):
         ...
 
     def lines(
-        self, function: str, *, containing: str, since: datetime, until: datetime
+        self, function: str, *, containing: str, since: datetime, until: datetime | None = None
     ) -> list[LogLine]:
-        """The function's log lines from `since` to `until` whose text contains `containing`."""
+        """The function's log lines from `since` to `until` (or now) whose text contains
+        `containing`."""
+        ...
+
+    def last_seen(
+        self,
+        function: str,
+        *,
+        message: str,
+        by: str,
+        where: Mapping[str, Collection[str]],
+        since: datetime,
+    ) -> dict[str, datetime]:
+        """When the function last logged `message` since `since`, per value of the line's
+        field `by`, of the lines whose fields named in `where` have one of its values."""
+        ...
+
+    def newest(self, function: str, *, message: str, since: datetime) -> LogLine | None:
+        """The function's newest line with `message` since `since`, if any."""
         ...
 
 
@@ -87,24 +115,86 @@ class CloudWatchFunctionLogs:
             return str(mapping["FunctionArn"]).rsplit(":", 1)[-1]
         return None
 
-    def lines(
-        self, function: str, *, containing: str, since: datetime, until: datetime
-    ) -> list[LogLine]:
+    def _group(self, function: str) -> str:
         configuration = self._client("lambda").get_function_configuration(FunctionName=function)
-        group = configuration.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{function}")
+        group: str = configuration.get("LoggingConfig", {}).get(
+            "LogGroup", f"/aws/lambda/{function}"
+        )
+        return group
+
+    def lines(
+        self, function: str, *, containing: str, since: datetime, until: datetime | None = None
+    ) -> list[LogLine]:
+        group = self._group(function)
+        window = {"startTime": int(since.timestamp() * 1000)}
+        if until is not None:
+            window["endTime"] = int(until.timestamp() * 1000)
         pages = (
             self._client("logs")
             .get_paginator("filter_log_events")
             .paginate(
                 logGroupName=group,
                 filterPattern=json.dumps(containing),  # a quoted term: the text as it is
-                startTime=int(since.timestamp() * 1000),
-                endTime=int(until.timestamp() * 1000),
+                **window,
                 PaginationConfig={"MaxItems": _LOG_LINES_MOST},
             )
         )
         found = (LogLine.parse(event["message"]) for page in pages for event in page["events"])
         return [line for line in found if line is not None]
+
+    def last_seen(
+        self,
+        function: str,
+        *,
+        message: str,
+        by: str,
+        where: Mapping[str, Collection[str]],
+        since: datetime,
+    ) -> dict[str, datetime]:
+        # One Logs Insights query rather than every line: a busy receiver logs thousands.
+        conditions = [f"message = {json.dumps(message)}"] + [
+            f"{name} in {json.dumps(sorted(values))}" for name, values in where.items()
+        ]
+        rows = self._query(
+            function,
+            f"filter {' and '.join(conditions)} | stats max(@timestamp) as last_seen by {by}",
+            since,
+        )
+        return {
+            row[by]: _insights_time(row["last_seen"])
+            for row in rows
+            if row.get(by) and row.get("last_seen")
+        }
+
+    def newest(self, function: str, *, message: str, since: datetime) -> LogLine | None:
+        rows = self._query(
+            function,
+            f"fields @timestamp, @message | filter message = {json.dumps(message)} "
+            "| sort @timestamp desc | limit 1",
+            since,
+        )
+        return next((line for row in rows if (line := LogLine.parse(row["@message"]))), None)
+
+    def _query(self, function: str, query: str, since: datetime) -> list[dict[str, str]]:
+        """The rows of a Logs Insights query over the function's log group since `since`."""
+        logs = self._client("logs")
+        started = logs.start_query(
+            logGroupName=self._group(function),
+            startTime=int(since.timestamp()),
+            endTime=int(time.time()) + 1,
+            queryString=query,
+        )
+        deadline = time.monotonic() + _QUERY_SECONDS
+        while True:
+            answer = logs.get_query_results(queryId=started["queryId"])
+            if answer["status"] == "Complete":
+                return [{cell["field"]: cell["value"] for cell in row} for row in answer["results"]]
+            if answer["status"] not in {"Scheduled", "Running"}:
+                raise LogQueryError(f"the Logs Insights query was {answer['status'].lower()}")
+            if time.monotonic() > deadline:
+                logs.stop_query(queryId=started["queryId"])
+                raise LogQueryError(f"the Logs Insights query took over {_QUERY_SECONDS:g}s")
+            time.sleep(_QUERY_POLL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -128,7 +218,7 @@ class LocalFunctionLogs:
         return None
 
     def lines(
-        self, function: str, *, containing: str, since: datetime, until: datetime
+        self, function: str, *, containing: str, since: datetime, until: datetime | None = None
     ) -> list[LogLine]:
         known = self._functions.get(function)
         path = Path(known.log) if known else None
@@ -136,7 +226,38 @@ class LocalFunctionLogs:
             return []
         with path.open(errors="replace") as log:
             found = (LogLine.parse(text) for text in log if containing in text)
-            return [line for line in found if line is not None and since <= line.at <= until]
+            return [
+                line
+                for line in found
+                if line is not None and since <= line.at and (until is None or line.at <= until)
+            ]
+
+    def last_seen(
+        self,
+        function: str,
+        *,
+        message: str,
+        by: str,
+        where: Mapping[str, Collection[str]],
+        since: datetime,
+    ) -> dict[str, datetime]:
+        seen: dict[str, datetime] = {}
+        for line in self.lines(function, containing=message, since=since):
+            fields = line.fields
+            if line.message != message or fields.get(by) in (None, ""):
+                continue
+            if all(str(fields.get(name)) in values for name, values in where.items()):
+                key = str(fields[by])
+                seen[key] = max(seen.get(key, line.at), line.at)
+        return seen
+
+    def newest(self, function: str, *, message: str, since: datetime) -> LogLine | None:
+        found = [
+            line
+            for line in self.lines(function, containing=message, since=since)
+            if line.message == message
+        ]
+        return max(found, key=lambda line: line.at, default=None)
 
 
 @dataclass(frozen=True)
@@ -270,6 +391,13 @@ class OperatedStack:
         for key, url in self.outputs.items():
             if key.endswith(_QUEUE_URL) and not key.endswith(_DEAD_LETTER_URL):
                 yield _short_name(key.removesuffix(_QUEUE_URL)), url
+
+
+def _insights_time(value: str) -> datetime:
+    """A time in a Logs Insights answer: `2026-12-02 07:00:00.000` (UTC), or epoch ms."""
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return datetime.strptime(value, _INSIGHTS_TIME).replace(tzinfo=UTC)
 
 
 def _short_name(output_prefix: str) -> str:

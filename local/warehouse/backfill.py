@@ -18,17 +18,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from local.operate.api import BUDGET_TABLE, budget_settings, stack_api
 from p4f.backfill import Backfill, Backfilled
-from p4f.budget import BudgetSettings, TenantBudget
-from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
 from p4f.mirror import SNAPSHOT_TYPES
-from p4f.secrets import ApiKeySecret
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-BUDGET_TABLE = "ApiBudgetTable"
-"""The budget table's logical id in template.yaml."""
+    from p4f.budget import BudgetSettings
+
+_CALLER = "p4f-bridge backfill"
 _SHOWN_PER_SECOND = 4
 
 
@@ -69,28 +68,13 @@ class DeployedStack:
 
     def budget_settings(self) -> BudgetSettings:
         """The budget as the stack's functions have it (their environment, from Globals)."""
-        return BudgetSettings.from_env(
-            {
-                "API_BUDGET_TABLE": self.budget_table,
-                "API_REQUESTS_PER_MINUTE": self.parameters.get("ApiRequestsPerMinute", ""),
-                "API_INTERACTIVE_RESERVE_PERCENT": self.parameters.get(
-                    "ApiInteractiveReservePercent", ""
-                ),
-                "AWS_LAMBDA_FUNCTION_NAME": "p4f-bridge backfill",
-            }
-        )
+        return budget_settings(self.parameters, self.budget_table, caller=_CALLER)
 
 
 def backfill_of(stack: DeployedStack, client: Callable[..., Any]) -> Backfill:
     """The backfill of `stack`, its AWS clients made by `client` (e.g. a boto3 session's)."""
-    api = Pay4FeedbackClient(
-        stack.parameters.get("Pay4FeedbackBaseUrl") or DEFAULT_BASE_URL,
-        key_provider=ApiKeySecret(
-            stack.parameters["ApiKeySecretArn"], boto3_client=client("secretsmanager")
-        ),
-        budget=TenantBudget.from_settings(stack.budget_settings(), client("dynamodb")),
-    )
-    return Backfill(api, client("events"), stack.outputs["EventBusName"])
+    api = stack_api(stack.parameters, stack.budget_table, client, caller=_CALLER)
+    return Backfill(api.client, client("events"), stack.outputs["EventBusName"])
 
 
 class ProgressBar:

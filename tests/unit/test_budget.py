@@ -300,3 +300,22 @@ def test_metrics_are_emitted_per_function_and_priority(
     assert [m["priority"] for m in emitted] == ["background", "background", "interactive"]
     assert {m["function_name"] for m in emitted} == {"p4f-campaign-trigger"}
     assert emitted[0]["ApiBudgetUsed"] == [1.0]
+
+
+def test_its_use_is_the_slots_reserved_ahead_of_now(
+    dynamodb: DynamoDBClient, fake: FakeTime
+) -> None:
+    tenant = Containers(dynamodb, fake, requests_per_window=55, window_seconds=60)
+    budget = tenant.container()
+    idle = budget.use()
+    assert (idle.taken, idle.requests_per_window, idle.background_taken) == (0, 55, 0)
+    assert idle.background_requests_per_window == 42  # 75 % of the paced 51, and the burst
+    for _ in range(3):
+        tenant.send(budget, BACKGROUND)
+    assert (budget.use().taken, budget.use().background_taken) == (3, 3)
+    for _ in range(5):
+        tenant.send(budget, INTERACTIVE)
+    assert budget.use().taken == 5  # a burst of 5: the pace caught up with the first three
+    assert tenant.container().use().taken == 5  # what the item says, not what one process did
+    fake.sleep(60)
+    assert budget.use().taken == 0

@@ -20,7 +20,6 @@ from moto import mock_aws
 from local.cli import main
 from local.moto_sqs import make_sqs_redrive
 from local.operate.dead_letters import Redrive, RedriveRefusedError, depth, peek
-from local.operate.display import age, aligned
 from local.operate.replay import Replayer, ReplayError, ReplayRequest, parse_moment
 from local.operate.stack import (
     CloudWatchFunctionLogs,
@@ -261,14 +260,6 @@ def test_a_deployed_stacks_logs_are_found_through_lambda_and_cloudwatch(
     now, hour = datetime.now(UTC), timedelta(hours=1)
     [line] = found.lines(function, containing="m-2", since=now - hour, until=now + hour)
     assert line.fields["message_id"] == "m-2"
-
-
-def test_tables_and_ages_read_in_a_terminal() -> None:
-    assert [age(s) for s in (5, 90, 7200, 200000)] == ["5s", "1m", "2h", "2d"]
-    assert aligned([("queue", "messages"), ("slack-forwarder", "1")]) == [
-        "queue            messages",
-        "slack-forwarder  1",
-    ]
 
 
 def test_the_archive_keeps_pay4feedbacks_events_and_not_campaign_requests(

@@ -167,6 +167,18 @@ class BudgetStats:
 
 
 @dataclass(frozen=True)
+class BudgetUse:
+    """How much of the budget is taken at a moment, as its item says: the slots reserved
+    whose time has not passed yet, of all the budget's, and of the background's share."""
+
+    taken: int
+    requests_per_window: int
+    background_taken: int
+    background_requests_per_window: int
+    window_seconds: float
+
+
+@dataclass(frozen=True)
 class _Track:
     """One pace kept in the budget item: its attribute, interval and burst tolerance."""
 
@@ -288,6 +300,30 @@ class TenantBudget:
             if self._observer is not None:
                 self._observer.used(waited, priority)
             return _Reserved()
+
+    def use(self) -> BudgetUse:
+        """How full the budget is now (one consistent read of its item, no slot taken); an
+        interactive caller queued ahead, or a 429's hold, shows as more than the budget."""
+        now = self._clock()
+        self._remember(self._read())
+
+        def taken(track: _Track) -> int:
+            ahead = self._known.get(track.attribute, now) - now
+            return max(0, math.ceil(round(ahead / track.interval, 6)))
+
+        def per_window(track: _Track) -> int:
+            return min(
+                self.requests_per_window,
+                math.floor(self.window_seconds / track.interval + 1e-9) + self.burst - 1,
+            )
+
+        return BudgetUse(
+            taken=taken(self._shared),
+            requests_per_window=self.requests_per_window,
+            background_taken=taken(self._background),
+            background_requests_per_window=per_window(self._background),
+            window_seconds=self.window_seconds,
+        )
 
     def block_for(self, seconds: float) -> None:
         """Hold every caller back for `seconds` (Pay4Feedback said 429: someone else spends
