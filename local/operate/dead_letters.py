@@ -89,10 +89,15 @@ def depth(stack: OperatedStack, queue: DeadLetterQueue) -> Depth:
     age = oldest_ages(stack.client("cloudwatch"), [name], _now()).get(name)
     if age is not None or not waiting:
         return Depth(waiting, in_flight, age)
+    seen = oldest_seen(stack, queue)
+    return Depth(waiting, in_flight, seen, oldest_at_least=seen is not None)
+
+
+def oldest_seen(stack: OperatedStack, queue: DeadLetterQueue) -> float | None:
+    """The age in seconds of the oldest of the messages a peek sees (CloudWatch's figure
+    stands in for it when SQS has published one)."""
     sent = [one.sent_at for one in peek(stack, queue, PEEK_MOST, with_logs=False)]
-    if not sent:
-        return Depth(waiting, in_flight, None)
-    return Depth(waiting, in_flight, (_now() - min(sent)).total_seconds(), oldest_at_least=True)
+    return (_now() - min(sent)).total_seconds() if sent else None
 
 
 def peek(

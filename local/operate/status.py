@@ -36,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local.operate.api import StackApi, operated_api
 from local.operate.cloudwatch import distinct, metric_values, oldest_ages
+from local.operate.dead_letters import oldest_seen
 from local.operate.display import age, age_of, counted, number, table
 from local.operate.stack import LogQueryError
 from p4f.budget import BudgetUnavailableError, Priority
@@ -219,8 +220,9 @@ def _no_secret() -> str:
 
 
 def _queues(section: Section, stack: OperatedStack, cloudwatch: _Lazy, now: datetime) -> None:
-    queues = [(name, url, "queue") for name, url in stack.queues()]
-    queues += [(dlq.name, dlq.url, "DLQ") for dlq in stack.dead_letter_queues()]
+    queues: list[tuple[str, str, str]] = [(name, url, "queue") for name, url in stack.queues()]
+    dead_letters = {dlq.url: dlq for dlq in stack.dead_letter_queues()}
+    queues += [(dlq.name, dlq.url, "DLQ") for dlq in dead_letters.values()]
     if not queues:
         section.lines.append("none in the stack's Outputs")
         return
@@ -245,14 +247,16 @@ def _queues(section: Section, stack: OperatedStack, cloudwatch: _Lazy, now: date
             section.attention.append(f"the {kind} {name} cannot be read")
             continue
         waiting = int(attributes.get("ApproximateNumberOfMessages", 0))
-        oldest = ages.get(_queue_name(url))
+        oldest, at_least = ages.get(_queue_name(url)), ""
+        if oldest is None and waiting and url in dead_letters:  # a peek sees some of them
+            oldest, at_least = oldest_seen(stack, dead_letters[url]), ">= "
         rows.append(
             (
                 name,
                 kind,
                 str(waiting),
                 str(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-                "-" if oldest is None else age(oldest),
+                "-" if oldest is None else f"{at_least}{age(oldest)}",
             )
         )
         if kind == "DLQ" and waiting:

@@ -188,6 +188,11 @@ def test_what_needs_attention_is_exit_status_1(aws: Aws) -> None:
     shown = status.lines()
     assert status.exit_status == 1
     assert "MISSING (the stack's WebhookSubscriptionId: wh_1)" in section(shown, "Webhook")[0]
+    [dlq] = [
+        row for row in section(shown, "Queues") if row.split()[:2] == ["slack-forwarder", "DLQ"]
+    ]
+    assert dlq.split()[2:4] == ["2", "0"]
+    assert dlq.split()[4] == ">="  # moto publishes no ages: the oldest of those a peek sees
     [alarm] = section(shown, "Alarms in ALARM")[1:]
     assert alarm.split()[0] == "SlackForwarderDeadLetterAlarm"
     assert "Threshold Crossed: 1 datapoint [2.0]" in alarm
