@@ -47,6 +47,14 @@ def test_each_reconciler_metric_that_means_trouble_has_an_alarm_that_notifies() 
 ROOT = Path(__file__).resolve().parents[2]
 MIRROR = Template.load(ROOT / "warehouse" / "mirror.yaml")
 NOTIFY = {"Fn::If": ["AlarmsNotify", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+STATEFUL_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::Events::Archive",
+    "AWS::S3::Bucket",
+    "AWS::SecretsManager::Secret",
+    "AWS::SQS::Queue",
+}
+PHYSICAL_NAMES = ("TableName", "QueueName", "Name", "BucketName", "ArchiveName")
 
 
 def resources_of(template: Template, kind: str) -> dict[str, dict[str, Any]]:
@@ -123,3 +131,26 @@ def test_every_bridge_metric_the_alarms_and_the_dashboard_name_is_one_the_code_e
     named = metrics_named(Template.load(), "P4fBridge")
     assert {"WebhookSignatureRejected", "EventsForwarded", "ApiBudgetWaited"} <= named
     assert not {name for name in named if f'"{name}"' not in code}, "no code emits these"
+
+
+@pytest.mark.parametrize("template", [Template.load(), MIRROR], ids=["template", "mirror"])
+def test_every_stateful_resource_says_what_becomes_of_it_on_delete_and_on_replacement(
+    template: Template,
+) -> None:
+    for logical_id, resource in template.body["Resources"].items():
+        if resource["Type"] not in STATEFUL_TYPES:
+            continue
+        assert {"DeletionPolicy", "UpdateReplacePolicy"} <= resource.keys(), logical_id
+        if "Retain" in resource["DeletionPolicy"]:
+            # A resource left behind with a fixed name would collide with the next deploy of
+            # the same stack name.
+            named = set(PHYSICAL_NAMES) & resource.get("Properties", {}).keys()
+            assert not named, f"{logical_id} is retained under a fixed {named}"
+
+
+def test_the_money_decisions_and_the_trigger_ledger_outlive_the_stack() -> None:
+    template = Template.load()
+    for logical_id in ("ReviewTable", "TriggerTable"):
+        resource = template.resource(logical_id)
+        assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert resource["UpdateReplacePolicy"] == "Retain"
