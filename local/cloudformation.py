@@ -13,7 +13,9 @@ chosen up front), each custom resource (left to the local stack to invoke throug
 function), and each rule target that is a Firehose stream (moto delivers nothing to those:
 the target gets a stand-in queue, and the local stack hands what arrives there to Firehose,
 transformed as the target says). Log groups, layers, policies and schema registries have
-nothing to do locally; IAM is not enforced, so roles only get an ARN.
+nothing to do locally; IAM is not enforced, so roles only get an ARN. Parameter values are
+checked as CloudFormation checks them (AllowedValues, of each element of a list too; MinValue
+and MaxValue), before anything is created.
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ class LocalDeployer:
                 raise LocalDeployError(f"parameter {name} has no default: give it a value")
             raw = str(raw)
             values[name] = raw.split(",") if spec["Type"] == "CommaDelimitedList" else raw
+            _check_parameter(name, spec, values[name])
         unknown = set(overrides) - set(values)
         if unknown:
             raise LocalDeployError(f"the template has no parameter {sorted(unknown)}")
@@ -637,6 +640,26 @@ _CREATORS: dict[str, Callable[[LocalDeployer, str, dict[str, Any], str], None]] 
 }
 """How an SSM parameter, an archive, an alarm, a dashboard, a role and each kind of resource
 the warehouse mirror declares are made (logical id, properties, default physical name)."""
+
+
+def _check_parameter(name: str, spec: Mapping[str, Any], value: str | list[str]) -> None:
+    """Refuse a value CloudFormation would refuse, with the template's ConstraintDescription."""
+    values = value if isinstance(value, list) else [value]
+    allowed = [str(item) for item in spec.get("AllowedValues", [])]
+    refused = [item for item in values if allowed and item not in allowed]
+    if refused:
+        rule = spec.get("ConstraintDescription") or f"allowed: {', '.join(allowed)}"
+        raise LocalDeployError(f"parameter {name}: {', '.join(refused)} is not allowed; {rule}")
+    if spec["Type"] != "Number":
+        return
+    least, most = spec.get("MinValue", float("-inf")), spec.get("MaxValue", float("inf"))
+    try:
+        in_range = float(least) <= float(str(value)) <= float(most)
+    except ValueError:
+        in_range = False
+    if not in_range:
+        rule = spec.get("ConstraintDescription") or f"a number from {least} to {most}"
+        raise LocalDeployError(f"parameter {name}: {value} is not allowed; {rule}")
 
 
 def _alarm_numbers(arguments: Mapping[str, Any]) -> dict[str, Any]:

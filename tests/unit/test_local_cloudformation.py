@@ -212,3 +212,22 @@ def test_every_alarm_of_the_template_is_in_moto_named_after_the_stack(
     assert errors["Dimensions"] == [
         {"Name": "FunctionName", "Value": "p4f-local-SlackForwarderFunction"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "refused", "told"),
+    [
+        ("SlackEventTypes", "reward_approved,reward_aproved", "reward_aproved is not allowed",
+         "reward_approved, reward_rejected"),
+        ("FanOutTarget", "kafka", "kafka is not allowed", "allowed: eventbridge, sqs, both"),
+        ("ApiRequestsPerMinute", "6001", "6001 is not allowed", "a number from 2 to 6000"),
+        ("SignatureToleranceSeconds", "soon", "soon is not allowed", "a number from 30 to 3600"),
+    ],
+)  # fmt: skip
+def test_a_parameter_value_cloudformation_would_refuse_is_refused_with_what_it_may_be(
+    session: boto3.Session, parameter: str, value: str, refused: str, told: str
+) -> None:
+    with pytest.raises(LocalDeployError, match=f"parameter {parameter}: {refused}") as raised:
+        deploy(session, **{parameter: value})
+    assert told in str(raised.value)
+    assert not session.client("sqs").list_queues().get("QueueUrls")  # nothing was created

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from local.template import Template
+from p4f.models import EventType
 
 
 def test_every_function_logs_to_a_group_the_template_makes_first() -> None:
@@ -154,3 +155,13 @@ def test_the_money_decisions_and_the_trigger_ledger_outlive_the_stack() -> None:
         resource = template.resource(logical_id)
         assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
         assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_event_type_parameters_allow_exactly_the_catalogue() -> None:
+    parameters = Template.load().body["Parameters"]
+    lists = [name for name, spec in parameters.items() if spec["Type"] == "CommaDelimitedList"]
+    assert sorted(lists) == ["SegmentEventTypes", "SlackEventTypes", "WebhookEvents"]
+    for name in lists:
+        assert parameters[name]["AllowedValues"] == [str(t) for t in EventType], name
+        for event_type in EventType:
+            assert event_type in parameters[name]["ConstraintDescription"], name
