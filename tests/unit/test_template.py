@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,8 @@ def test_each_reconciler_metric_that_means_trouble_has_an_alarm_that_notifies() 
 
 ROOT = Path(__file__).resolve().parents[2]
 MIRROR = Template.load(ROOT / "warehouse" / "mirror.yaml")
+SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
+"""aws-sam-translator's interpreter (`make` installs it before the tests run)."""
 NOTIFY = {"Fn::If": ["AlarmsNotify", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 STATEFUL_TYPES = {
     "AWS::DynamoDB::Table",
@@ -165,3 +169,29 @@ def test_the_event_type_parameters_allow_exactly_the_catalogue() -> None:
         assert parameters[name]["AllowedValues"] == [str(t) for t in EventType], name
         for event_type in EventType:
             assert event_type in parameters[name]["ConstraintDescription"], name
+
+
+def test_every_role_gets_the_permissions_boundary_when_one_is_given() -> None:
+    # The template as CloudFormation gets it (SAM makes the functions' roles), every part on.
+    command = [str(SAM_PYTHON), str(ROOT / "scripts" / "translate-template"), "--every-feature"]
+    translated = subprocess.run(  # noqa: S603 (our own script, the SAM tool environment)
+        command, cwd=ROOT, env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    boundary = {
+        "Fn::If": [
+            "HasPermissionsBoundary",
+            {"Ref": "PermissionsBoundaryArn"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    for template in (Template(json.loads(translated)), MIRROR):
+        roles = resources_of(template, "AWS::IAM::Role")
+        assert roles
+        for logical_id, role in roles.items():
+            assert role["Properties"].get("PermissionsBoundary") == boundary, logical_id
+        assert template.body["Conditions"]["HasPermissionsBoundary"] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "PermissionsBoundaryArn"}, ""]}]
+        }
+    mirror = Template.load().properties("WarehouseMirror")["Parameters"]
+    assert mirror["PermissionsBoundaryArn"] == {"Ref": "PermissionsBoundaryArn"}
