@@ -95,6 +95,7 @@ _ALARM_PROPERTIES = {
     "Unit",
 }
 """The properties of an AWS::CloudWatch::Alarm that are PutMetricAlarm's arguments too."""
+_ALARM_INTEGERS = ("DatapointsToAlarm", "EvaluationPeriods", "Period")
 _STAND_IN_RECEIVES = 3
 """Deliveries of an event a Firehose stand-in tries before its target's dead-letter queue."""
 _STAND_IN_VISIBILITY_SECONDS = 1
@@ -680,9 +681,6 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
     if "MetricStat" in query:
         typed["MetricStat"] = {**query["MetricStat"], "Period": int(query["MetricStat"]["Period"])}
     return {**query, **typed}
-
-
-_ALARM_INTEGERS = ("DatapointsToAlarm", "EvaluationPeriods", "Period")
 
 
 def _generated_secret(spec: Mapping[str, Any]) -> str:
