@@ -54,21 +54,24 @@ $(BROWSER):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
-# Four workers on any machine: most of the suite's time is deliberate waits, not CPU.
-pytest: $(BIN)/.installed $(BROWSER)
+# Four workers on any machine: most of the suite's time is deliberate waits, not CPU. The SAM
+# tool environment translates the template for tests/unit/test_template.py.
+pytest: $(BIN)/.installed $(BROWSER) $(SAM)
 	$(BIN)/pytest -n 4
 
-# The template as written and as CloudFormation gets it (after the SAM transform) must both
-# pass cfn-lint; checkov may only report what .checkov.yaml explains.
+# The template as written and as CloudFormation gets it (after the SAM transform), with the
+# Parameters' defaults and with every optional part switched on (scripts/translate-template
+# --every-feature), must pass cfn-lint; checkov may only report what .checkov.yaml explains.
 template: $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
 	$(SAM_ENV)/bin/cfn-lint template.yaml schemas/registry.yaml warehouse/mirror.yaml
 	mkdir -p .aws-sam
 	$(SAM_ENV)/bin/python scripts/translate-template > .aws-sam/translated.json
+	$(SAM_ENV)/bin/python scripts/translate-template --every-feature > .aws-sam/every-feature.json
 	# SAM's own policy templates trip two warnings there: SQSPollerPolicy lists the batch
 	# actions (W3037) and AWSSecretsManagerGetSecretValuePolicy wraps the ARN in a Sub (W1031).
-	$(SAM_ENV)/bin/cfn-lint --ignore-checks W3037 W1031 -- .aws-sam/translated.json
-	$(CHECKOV) -f template.yaml -f warehouse/mirror.yaml --config-file .checkov.yaml
+	$(SAM_ENV)/bin/cfn-lint --ignore-checks W3037 W1031 -- .aws-sam/translated.json .aws-sam/every-feature.json
+	$(CHECKOV) -f template.yaml -f warehouse/mirror.yaml -f .aws-sam/every-feature.json --config-file .checkov.yaml
 	$(SAM) build
 
 # The handlers run on what sam build makes (.aws-sam/build), as Lambda would run them.

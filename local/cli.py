@@ -114,14 +114,19 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def local_up(args: argparse.Namespace) -> int:
+    from local.cloudformation import LocalDeployError
     from local.stack import LocalStack
 
     print("Starting the bridge on this machine:", flush=True)
-    with LocalStack(
-        log_dir=args.log_dir, progress=_progress, parameters=dict(args.parameters)
-    ) as stack:
-        _show_access(stack)
-        _until_interrupted()
+    try:
+        with LocalStack(
+            log_dir=args.log_dir, progress=_progress, parameters=dict(args.parameters)
+        ) as stack:
+            _show_access(stack)
+            _until_interrupted()
+    except LocalDeployError as exc:  # a --parameter the template refuses, and why
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

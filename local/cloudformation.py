@@ -4,15 +4,18 @@ itself so the local stack cannot drift from it.
 The deployer evaluates Parameters and Conditions, resolves the intrinsic functions the
 template uses (Ref, GetAtt, Sub, If, Join, Select, Split, Equals, Not, And, Or, Base64),
 creates the AWS resources moto can hold (buses and their archives, queues with their
-redrive policies, tables with TTL, secrets, SSM parameters, rules and their targets; buckets,
-Firehose streams, Glue databases and tables, Athena workgroups and named queries), deploys
+redrive policies, tables with TTL, secrets, SSM parameters, rules and their targets, alarms
+(named <stack>-<LogicalId>: CloudFormation adds a suffix) and dashboards; buckets, Firehose
+streams, Glue databases and tables, Athena workgroups and named queries), deploys
 nested applications whose template is a local file, and describes what moto cannot run: each
 function (its merged Globals, environment and event sources, its function URL on a port
 chosen up front), each custom resource (left to the local stack to invoke through its
 function), and each rule target that is a Firehose stream (moto delivers nothing to those:
 the target gets a stand-in queue, and the local stack hands what arrives there to Firehose,
-transformed as the target says). Log groups, alarms, layers, policies and schema registries
-have nothing to do locally; IAM is not enforced, so roles only get an ARN.
+transformed as the target says). Log groups, layers, policies and schema registries have
+nothing to do locally; IAM is not enforced, so roles only get an ARN. Parameter values are
+checked as CloudFormation checks them (AllowedValues, of each element of a list too; MinValue
+and MaxValue), before anything is created.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ _NO_VALUE = object()
 _SKIPPED_TYPES = {
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
-    "AWS::CloudWatch::Alarm",
     "AWS::Serverless::LayerVersion",
     "AWS::SQS::QueuePolicy",
     "AWS::S3::BucketPolicy",
@@ -70,6 +72,30 @@ _QUEUE_ATTRIBUTES = {
     "SqsManagedSseEnabled",
     "VisibilityTimeout",
 }
+_ALARM_PROPERTIES = {
+    "ActionsEnabled",
+    "AlarmActions",
+    "AlarmDescription",
+    "ComparisonOperator",
+    "DatapointsToAlarm",
+    "Dimensions",
+    "EvaluateLowSampleCountPercentile",
+    "EvaluationPeriods",
+    "ExtendedStatistic",
+    "InsufficientDataActions",
+    "MetricName",
+    "Metrics",
+    "Namespace",
+    "OKActions",
+    "Period",
+    "Statistic",
+    "Threshold",
+    "ThresholdMetricId",
+    "TreatMissingData",
+    "Unit",
+}
+"""The properties of an AWS::CloudWatch::Alarm that are PutMetricAlarm's arguments too."""
+_ALARM_INTEGERS = ("DatapointsToAlarm", "EvaluationPeriods", "Period")
 _STAND_IN_RECEIVES = 3
 """Deliveries of an event a Firehose stand-in tries before its target's dead-letter queue."""
 _STAND_IN_VISIBILITY_SECONDS = 1
@@ -174,6 +200,7 @@ class LocalDeployer:
                 raise LocalDeployError(f"parameter {name} has no default: give it a value")
             raw = str(raw)
             values[name] = raw.split(",") if spec["Type"] == "CommaDelimitedList" else raw
+            _check_parameter(name, spec, values[name])
         unknown = set(overrides) - set(values)
         if unknown:
             raise LocalDeployError(f"the template has no parameter {sorted(unknown)}")
@@ -416,6 +443,19 @@ class LocalDeployer:
         self._ids[logical_id] = archive
         self._attributes[logical_id] = {"Arn": arn}
 
+    def _create_alarm(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+        alarm = properties.get("AlarmName", name)
+        arguments = {key: value for key, value in properties.items() if key in _ALARM_PROPERTIES}
+        self._client("cloudwatch").put_metric_alarm(AlarmName=alarm, **_alarm_numbers(arguments))
+        self._ids[logical_id] = alarm
+
+    def _create_dashboard(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
+        dashboard = properties.get("DashboardName", name)
+        self._client("cloudwatch").put_dashboard(
+            DashboardName=dashboard, DashboardBody=properties["DashboardBody"]
+        )
+        self._ids[logical_id] = dashboard
+
     def _create_parameter(self, logical_id: str, properties: dict[str, Any], name: str) -> None:
         name = properties.get("Name", f"/{name}")
         self._client("ssm").put_parameter(
@@ -602,6 +642,8 @@ class LocalDeployer:
 _CREATORS: dict[str, Callable[[LocalDeployer, str, dict[str, Any], str], None]] = {
     "AWS::SSM::Parameter": LocalDeployer._create_parameter,
     "AWS::Events::Archive": LocalDeployer._create_archive,
+    "AWS::CloudWatch::Alarm": LocalDeployer._create_alarm,
+    "AWS::CloudWatch::Dashboard": LocalDeployer._create_dashboard,
     "AWS::IAM::Role": LocalDeployer._describe_role,
     "AWS::S3::Bucket": LocalDeployer._create_bucket,
     "AWS::KinesisFirehose::DeliveryStream": LocalDeployer._create_delivery_stream,
@@ -610,8 +652,48 @@ _CREATORS: dict[str, Callable[[LocalDeployer, str, dict[str, Any], str], None]] 
     "AWS::Athena::WorkGroup": LocalDeployer._create_work_group,
     "AWS::Athena::NamedQuery": LocalDeployer._create_named_query,
 }
-"""How an SSM parameter, an archive, a role and each kind of resource the warehouse mirror
-declares are made (logical id, properties, default physical name)."""
+"""How an SSM parameter, an archive, an alarm, a dashboard, a role and each kind of resource
+the warehouse mirror declares are made (logical id, properties, default physical name)."""
+
+
+def _check_parameter(name: str, spec: Mapping[str, Any], value: str | list[str]) -> None:
+    """Refuse a value CloudFormation would refuse, with the template's ConstraintDescription."""
+    values = value if isinstance(value, list) else [value]
+    allowed = [str(item) for item in spec.get("AllowedValues", [])]
+    refused = [item for item in values if allowed and item not in allowed]
+    if refused:
+        rule = spec.get("ConstraintDescription") or f"allowed: {', '.join(allowed)}"
+        raise LocalDeployError(f"parameter {name}: {', '.join(refused)} is not allowed; {rule}")
+    if spec["Type"] != "Number":
+        return
+    least, most = spec.get("MinValue", float("-inf")), spec.get("MaxValue", float("inf"))
+    try:
+        in_range = float(least) <= float(str(value)) <= float(most)
+    except ValueError:
+        in_range = False
+    if not in_range:
+        rule = spec.get("ConstraintDescription") or f"a number from {least} to {most}"
+        raise LocalDeployError(f"parameter {name}: {value} is not allowed; {rule}")
+
+
+def _alarm_numbers(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm's arguments in the types its API takes (a Ref to a Number is text)."""
+    typed: dict[str, Any] = {k: int(arguments[k]) for k in _ALARM_INTEGERS if k in arguments}
+    if "Threshold" in arguments:
+        typed["Threshold"] = float(arguments["Threshold"])
+    if "Metrics" in arguments:
+        typed["Metrics"] = [_metric_query(query) for query in arguments["Metrics"]]
+    return {**arguments, **typed}
+
+
+def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
+    """One of a metric-math alarm's Metrics, in the types the API takes."""
+    typed: dict[str, Any] = {"ReturnData": str(query.get("ReturnData", True)).lower() == "true"}
+    if "Period" in query:
+        typed["Period"] = int(query["Period"])
+    if "MetricStat" in query:
+        typed["MetricStat"] = {**query["MetricStat"], "Period": int(query["MetricStat"]["Period"])}
+    return {**query, **typed}
 
 
 def _generated_secret(spec: Mapping[str, Any]) -> str:

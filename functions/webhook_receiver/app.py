@@ -62,6 +62,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         reception = receiver.receive(request, context.get_remaining_time_in_millis() / 1000)
     metrics.add_metric(name=_METRIC_NAMES[reception.outcome], unit=MetricUnit.Count, value=1)
+    if reception.bad_signature:  # also a WebhookRejected: the alarm takes their share of all
+        metrics.add_metric(name="WebhookSignatureRejected", unit=MetricUnit.Count, value=1)
     logger.info(
         "delivery handled",
         extra={

@@ -7,7 +7,7 @@ the event (or accepted it on an earlier delivery); anything else makes Pay4Feedb
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,8 @@ class Reception:
     event_id: str | None = None
     event_type: str | None = None
     reason: str | None = None
+    bad_signature: bool = False
+    """Refused because its signature did not verify (a broken secret rotation looks so)."""
 
 
 def rejection(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Reception:
@@ -131,7 +133,7 @@ class WebhookReceiver:
         try:
             self._verify(request)
         except SignatureVerificationError as exc:
-            return rejection(401, f"invalid signature: {exc}")
+            return replace(rejection(401, f"invalid signature: {exc}"), bad_signature=True)
         except SecretError as exc:
             logger.exception("the signing secret cannot be read")
             reply = error_answer(500, "the receiver cannot check signatures now; retry later")

@@ -55,6 +55,14 @@ def _ref(name: str) -> dict[str, str]:
     return {"Ref": name}
 
 
+_NOTIFY = {"Fn::If": ["AlarmsNotify", [_ref("AlarmTopicArn")], _ref("AWS::NoValue")]}
+"""An alarm's actions: the AlarmTopicArn, when there is one."""
+_BOUNDARY = {
+    "Fn::If": ["HasPermissionsBoundary", _ref("PermissionsBoundaryArn"), _ref("AWS::NoValue")]
+}
+"""A role's permissions boundary: the PermissionsBoundaryArn, when there is one."""
+
+
 def _arn(logical_id: str) -> dict[str, list[str]]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
 
@@ -101,6 +109,11 @@ def _parameters() -> dict[str, Any]:
         "MaxBytesScannedPerQuery": {"Type": "Number"},
         "LogRetentionDays": {"Type": "Number"},
         "AlarmTopicArn": {"Type": "String", "Default": ""},
+        "PermissionsBoundaryArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "The permissions boundary of the mirror's roles (empty: none)",
+        },
     }
 
 
@@ -280,6 +293,7 @@ def _roles() -> dict[str, Any]:
             "Type": "AWS::IAM::Role",
             "Properties": {
                 "Description": "Firehose writes the mirror's rows to its bucket",
+                "PermissionsBoundary": _BOUNDARY,
                 "AssumeRolePolicyDocument": _trust("firehose.amazonaws.com", "sts:ExternalId"),
                 "Policies": [
                     {
@@ -314,6 +328,7 @@ def _roles() -> dict[str, Any]:
             "Type": "AWS::IAM::Role",
             "Properties": {
                 "Description": "The bus's mirror rules hand their events to Firehose",
+                "PermissionsBoundary": _BOUNDARY,
                 "AssumeRolePolicyDocument": _trust("events.amazonaws.com", "aws:SourceAccount"),
                 "Policies": [
                     {
@@ -357,6 +372,9 @@ def _dead_letters() -> dict[str, Any]:
     return {
         "DeadLetterQueue": {
             "Type": "AWS::SQS::Queue",
+            # What did not reach the mirror outlives the stack, as the bridge's other DLQs.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "SqsManagedSseEnabled": True,
                 "MessageRetentionPeriod": 1209600,  # 14 days, the most SQS keeps
@@ -400,9 +418,8 @@ def _dead_letters() -> dict[str, Any]:
                 "Threshold": 0,
                 "ComparisonOperator": "GreaterThanThreshold",
                 "TreatMissingData": "notBreaching",
-                "AlarmActions": {
-                    "Fn::If": ["AlarmsNotify", [_ref("AlarmTopicArn")], _ref("AWS::NoValue")]
-                },
+                "AlarmActions": _NOTIFY,
+                "OKActions": _NOTIFY,
             },
         },
     }
@@ -567,6 +584,9 @@ def mirror_template() -> dict[str, Any]:
         "Conditions": {
             "RowsExpire": {"Fn::Not": [{"Fn::Equals": [_ref("RetentionDays"), 0]}]},
             "AlarmsNotify": {"Fn::Not": [{"Fn::Equals": [_ref("AlarmTopicArn"), ""]}]},
+            "HasPermissionsBoundary": {
+                "Fn::Not": [{"Fn::Equals": [_ref("PermissionsBoundaryArn"), ""]}]
+            },
         },
         "Resources": resources,
         "Outputs": {
@@ -575,6 +595,7 @@ def mirror_template() -> dict[str, Any]:
             "DatabaseName": {"Value": _ref("Database")},
             "WorkGroupName": {"Value": _ref("WorkGroup")},
             "DeadLetterQueueUrl": {"Value": _ref("DeadLetterQueue")},
+            "DeadLetterQueueArn": {"Value": _arn("DeadLetterQueue")},
         },
     }
 

@@ -138,6 +138,25 @@ def test_what_the_local_stack_points_at_is_not_a_parameter(tmp_path: Path) -> No
         LocalStack(log_dir=tmp_path, parameters={"Pay4FeedbackBaseUrl": "https://example.com"})
 
 
+@pytest.mark.timeout(120)
+def test_local_up_refuses_a_parameter_the_template_refuses_and_says_what_it_may_be(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "local",
+        "up",
+        "--log-dir",
+        str(tmp_path),
+        "--parameter",
+        "SlackEventTypes=reward_aproved",
+    ]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "parameter SlackEventTypes: reward_aproved is not allowed" in error
+    assert "reward_approved, reward_rejected" in error  # the known ones
+    assert "Traceback" not in error
+
+
 def test_local_up_takes_parameters_as_name_equals_value() -> None:
     from local.cli import _parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -134,3 +135,99 @@ def test_the_campaign_trigger_is_wired_to_its_queue_table_and_secrets(
     assert len(token) == 48
     table = session.client("dynamodb").describe_table(TableName=env["TRIGGER_TABLE"])["Table"]
     assert table["KeySchema"] == [{"AttributeName": "key", "KeyType": "HASH"}]
+
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:p4f/{}-AbCdEf"
+EVERY_PART = {
+    "EnableSlackForwarder": "true",
+    "SlackSecretArn": SECRET_ARN.format("slack"),
+    "EnableSegmentForwarder": "true",
+    "SegmentSecretArn": SECRET_ARN.format("segment"),
+    "EnableWarehouseMirror": "true",
+}
+
+
+def metric_lines(widget: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """A metric widget's lines as (namespace, metric, dimensions); a line that is an
+    expression (SEARCH) as ("", expression, {})."""
+    lines: list[tuple[str, str, dict[str, str]]] = []
+    for line in widget["properties"]["metrics"]:
+        options = line[-1] if isinstance(line[-1], dict) else {}
+        fields = line[:-1] if options else line
+        if not fields:
+            lines.append(("", options["expression"], {}))
+            continue
+        namespace, metric, *pairs = fields
+        assert all(isinstance(field, str) and field for field in fields), line
+        lines.append((namespace, metric, dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return lines
+
+
+@pytest.mark.parametrize("parts", [EVERY_PART, {"FanOutTarget": "eventbridge"}], ids=["on", "off"])
+def test_the_dashboard_is_json_whose_every_metric_parses_with_parts_on_or_off(
+    session: boto3.Session, parts: dict[str, str]
+) -> None:
+    deployment = deploy(session, **parts)
+    assert deployment.outputs["DashboardUrl"].endswith("#dashboards:name=p4f-local")
+    body = session.client("cloudwatch").get_dashboard(DashboardName="p4f-local")["DashboardBody"]
+    lines = [line for widget in json.loads(body)["widgets"] for line in metric_lines(widget)]
+    for namespace, _, dimensions in lines:
+        if namespace == "P4fBridge":  # what Powertools adds: a widget without it shows nothing
+            assert dimensions == {"service": "p4f-bridge"}
+    searches = [metric for namespace, metric, _ in lines if not namespace]
+    assert all("{P4fBridge,function_name,priority,service}" in s for s in searches)
+    durations = {d["FunctionName"] for _, metric, d in lines if metric == "Duration"}
+    queues = {d["QueueName"] for _, metric, d in lines if metric.startswith("ApproximateNumber")}
+    functions = {function.name for function in deployment.functions.values()}
+    assert durations == functions
+    expected_queues = {url.rsplit("/", 1)[1] for name, url in deployment.outputs.items()
+                       if name.endswith("DeadLetterQueueUrl")}  # fmt: skip
+    assert queues == expected_queues
+
+
+def test_every_alarm_of_the_template_is_in_moto_named_after_the_stack(
+    session: boto3.Session,
+) -> None:
+    deploy(session, **EVERY_PART, AlarmTopicArn="arn:aws:sns:us-east-1:123456789012:alarms")
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for alarm in session.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    }
+    expected = {
+        f"p4f-local-{logical_id}"
+        for logical_id, resource in Template.load().body["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    } | {"p4f-local-WarehouseMirror-DeadLetterAlarm"}
+    assert set(alarms) == expected
+    for alarm in alarms.values():
+        assert (
+            alarm["AlarmActions"]
+            == alarm["OKActions"]
+            == ["arn:aws:sns:us-east-1:123456789012:alarms"]
+        )
+    signature = alarms["p4f-local-WebhookSignatureRejectedAlarm"]
+    [watched] = [query for query in signature["Metrics"] if query["ReturnData"]]
+    assert "FILL(signature, 0) >= 3" in watched["Expression"]
+    errors = alarms["p4f-local-SlackForwarderErrorsAlarm"]
+    assert errors["Dimensions"] == [
+        {"Name": "FunctionName", "Value": "p4f-local-SlackForwarderFunction"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "refused", "told"),
+    [
+        ("SlackEventTypes", "reward_approved,reward_aproved", "reward_aproved is not allowed",
+         "reward_approved, reward_rejected"),
+        ("FanOutTarget", "kafka", "kafka is not allowed", "allowed: eventbridge, sqs, both"),
+        ("ApiRequestsPerMinute", "6001", "6001 is not allowed", "a number from 2 to 6000"),
+        ("SignatureToleranceSeconds", "soon", "soon is not allowed", "a number from 30 to 3600"),
+    ],
+)  # fmt: skip
+def test_a_parameter_value_cloudformation_would_refuse_is_refused_with_what_it_may_be(
+    session: boto3.Session, parameter: str, value: str, refused: str, told: str
+) -> None:
+    with pytest.raises(LocalDeployError, match=f"parameter {parameter}: {refused}") as raised:
+        deploy(session, **{parameter: value})
+    assert told in str(raised.value)
+    assert not session.client("sqs").list_queues().get("QueueUrls")  # nothing was created

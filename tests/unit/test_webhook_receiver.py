@@ -410,6 +410,30 @@ def test_logs_name_the_event_but_never_the_secret_signature_or_body(
         assert secret_thing not in logged
 
 
+def emitted_metrics(printed: str) -> list[str]:
+    """The metric names of the EMF blobs a handler printed, one blob per invocation."""
+    blobs = [json.loads(line) for line in printed.splitlines() if '"CloudWatchMetrics"' in line]
+    return [m["Name"] for blob in blobs for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+
+
+def test_only_a_signature_that_does_not_verify_counts_as_signature_rejected(
+    bridge: Bridge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    bridge.deliver(webhook_event(), secret="whsec_attacker")
+    bridge.deliver(webhook_event(), headers={"P4F-Signature": ""})
+    assert emitted_metrics(capsys.readouterr().out) == [
+        "WebhookRejected", "WebhookSignatureRejected"
+    ] * 2  # fmt: skip
+    bridge.deliver(b"not json")
+    bridge.deliver(webhook_event(), method="GET")
+    bridge.deliver(webhook_event(padding="x" * 1_000_001))
+    bridge.deliver(webhook_event())
+    assert emitted_metrics(capsys.readouterr().out) == [
+        "WebhookRejected", "WebhookRejected", "WebhookRejected", "WebhookAccepted"
+    ]  # fmt: skip
+
+
 def test_the_settings_need_a_target(load_function: LoadFunction) -> None:
     from p4f.settings import ConfigurationError
 
