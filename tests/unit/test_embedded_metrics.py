@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,7 +119,9 @@ def test_anything_else_is_no_metric(line: str) -> None:
 
 
 def test_a_log_line_is_no_metric(capsys: pytest.CaptureFixture[str]) -> None:
-    Logger(service="p4f-bridge").info("delivery handled", extra={"outcome": "accepted"})
+    # A service of its own: a Logger of a service another test made writes where that one did.
+    logger = Logger(service=f"p4f-bridge-{uuid.uuid4().hex}")
+    logger.info("delivery handled", extra={"outcome": "accepted"})
     [line] = printed(capsys)
     assert parse(line) == []
 

@@ -8,6 +8,7 @@ import pytest
 from segment_delivery import Settings as SegmentSettings
 from slack_delivery import Settings as SlackSettings
 
+from local.operate.replay import TEMPORARY_RULE_PREFIX
 from local.template import Template
 from p4f.models import EventType
 
@@ -75,8 +76,15 @@ def test_the_bus_rule_sends_its_event_types_to_the_queue_and_failures_to_the_dlq
     [statement] = TEMPLATE.properties(f"{name}ForwarderQueuePolicy")["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
+    # The rule, and the rules `p4f-bridge replay --types` makes on the bus for a replay.
+    replay_rules = (
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBus}/"
+        f"{TEMPORARY_RULE_PREFIX}*"
+    )
     assert statement["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": get_att(f"{name}ForwarderRule", "Arn")}
+        "ArnLike": {
+            "aws:SourceArn": [get_att(f"{name}ForwarderRule", "Arn"), {"Fn::Sub": replay_rules}]
+        }
     }
 
 
