@@ -274,9 +274,13 @@ def replay(args: argparse.Namespace) -> int:
     try:
         start, ends, rules = _replay_window(args.since, args.to, parse_moment)
         stack = _operated(args)
-        outcome = Replayer(stack, say=print, poll_seconds=0.2 if args.local else 5).run(
-            ReplayRequest(start, ends, tuple(args.types or ()), rules)
+        # Locally a replay is done at once and a rule matches as soon as it exists.
+        replayer = (
+            Replayer(stack, say=print, poll_seconds=0.2, rules_settle_seconds=0)
+            if args.local
+            else Replayer(stack, say=print)
         )
+        outcome = replayer.run(ReplayRequest(start, ends, tuple(args.types or ()), rules))
     except (ValueError, StackNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -316,7 +320,6 @@ def dead_letters(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from local.operate import StackNotFoundError
-    from local.operate.dead_letters import RedriveRefusedError
     from local.operate.stack import UnknownQueueError
 
     try:
@@ -326,7 +329,7 @@ def dead_letters(args: argparse.Namespace) -> int:
     except (StackNotFoundError, UnknownQueueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (RedriveRefusedError, BotoCoreError, ClientError) as exc:
+    except (BotoCoreError, ClientError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
@@ -386,16 +389,21 @@ def _dlq_peek(stack: OperatedStack, queues: list[DeadLetterQueue], args: argpars
 def _dlq_redrive(
     stack: OperatedStack, queues: list[DeadLetterQueue], args: argparse.Namespace
 ) -> int:
-    from local.operate.dead_letters import Redrive, depth
+    from local.operate.dead_letters import Redrive, RedriveRefusedError, counts
 
     redrive = Redrive(stack, say=print, poll_seconds=0.2 if args.local else 2)
     failed = 0
     for queue in queues:
-        if not depth(stack, queue).waiting:
+        if not counts(stack, queue)[0]:
             if args.queue is not None:
                 print(f"{queue.name}: empty, nothing to redrive")
             continue
-        outcome = redrive.run(queue)
+        try:
+            outcome = redrive.run(queue)
+        except RedriveRefusedError as exc:  # the others are still redriven
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         print(
             f"{queue.name}: {outcome.status.lower()}, {outcome.moved} of "
             f"{outcome.to_move} moved back to its queue"
@@ -457,6 +465,17 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LOG_DIR,
         help="with --local: the running local stack's logs",
     )
+
+
+def _between(least: int, most: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `least` to `most`."""
+
+    def whole(text: str) -> int:
+        if not text.isdigit() or not least <= int(text) <= most:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number from {least} to {most}")
+        return int(text)
+
+    return whole
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -614,6 +633,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_operating_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """replay, dlq (and status): on a deployed stack or the running local stack."""
+    from local.operate.dead_letters import PEEK_MOST
+
     again = commands.add_parser(
         "replay",
         help="send the archive's events of a window of time to the bus again",
@@ -657,22 +678,25 @@ def _add_operating_commands(commands: argparse._SubParsersAction[Any]) -> None:
         (
             "list",
             "each dead-letter queue's depth and the age of its oldest message",
-            "sqs:GetQueueAttributes, cloudwatch:GetMetricStatistics",
+            "sqs:GetQueueAttributes, cloudwatch:GetMetricData (and, for an age CloudWatch "
+            "has not, sqs:ReceiveMessage and ChangeMessageVisibility)",
         ),
         (
             "peek",
             "the first messages (--count), each with the event it holds (type and id, never "
             "its content) and the warnings and errors the function that polls its source "
             "queue logged for it; the messages stay",
-            "sqs:ReceiveMessage, ChangeMessageVisibility, ListDeadLetterSourceQueues, "
-            "lambda:ListEventSourceMappings, GetFunctionConfiguration, logs:FilterLogEvents",
+            "sqs:ReceiveMessage, ChangeMessageVisibility, GetQueueAttributes, "
+            "ListDeadLetterSourceQueues, lambda:ListEventSourceMappings, "
+            "GetFunctionConfiguration, logs:FilterLogEvents",
         ),
         (
             "redrive",
             "the messages back to the queue they came from (SQS's message move task), "
             "followed to the end, for the function to handle again",
-            "sqs:StartMessageMoveTask, ListMessageMoveTasks, ListDeadLetterSourceQueues "
-            "(and sqs:ReceiveMessage, DeleteMessage on it, SendMessage on the source queue)",
+            "sqs:GetQueueAttributes, ListDeadLetterSourceQueues, StartMessageMoveTask, "
+            "ListMessageMoveTasks (and sqs:ReceiveMessage, DeleteMessage on it, SendMessage "
+            "on the source queue)",
         ),
     ):
         one = dlq_actions.add_parser(
@@ -683,10 +707,16 @@ def _add_operating_commands(commands: argparse._SubParsersAction[Any]) -> None:
         one.set_defaults(run=dead_letters)
         if action == "peek":
             one.add_argument(
-                "--count", type=int, default=5, help="how many messages (default 5, at most 10)"
+                "--count",
+                type=_between(1, PEEK_MOST),
+                default=5,
+                help=f"how many messages (default 5, at most {PEEK_MOST})",
             )
             one.add_argument(
-                "--log-lines", type=int, default=3, help="logged lines shown a message (default 3)"
+                "--log-lines",
+                type=_between(1, 100),
+                default=3,
+                help="logged lines shown a message, the newest (default 3)",
             )
 
 

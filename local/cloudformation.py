@@ -14,8 +14,8 @@ function), and each rule target that is a Firehose stream (moto delivers nothing
 the target gets a stand-in queue, and the local stack hands what arrives there to Firehose,
 transformed as the target says). Log groups, layers, policies and schema registries have
 nothing to do locally; IAM is not enforced, so roles only get an ARN. Parameter values are
-checked as CloudFormation checks them (AllowedValues, of each element of a list too; MinValue
-and MaxValue), before anything is created.
+checked as CloudFormation checks them (AllowedValues and AllowedPattern, of each member of a
+list too; MinValue and MaxValue), before anything is created.
 """
 
 from __future__ import annotations
@@ -199,7 +199,12 @@ class LocalDeployer:
             if raw is None:
                 raise LocalDeployError(f"parameter {name} has no default: give it a value")
             raw = str(raw)
-            values[name] = raw.split(",") if spec["Type"] == "CommaDelimitedList" else raw
+            # CloudFormation trims each member of a list.
+            values[name] = (
+                [member.strip() for member in raw.split(",")]
+                if spec["Type"] == "CommaDelimitedList"
+                else raw
+            )
             _check_parameter(name, spec, values[name])
         unknown = set(overrides) - set(values)
         if unknown:
@@ -664,6 +669,11 @@ def _check_parameter(name: str, spec: Mapping[str, Any], value: str | list[str])
     if refused:
         rule = spec.get("ConstraintDescription") or f"allowed: {', '.join(allowed)}"
         raise LocalDeployError(f"parameter {name}: {', '.join(refused)} is not allowed; {rule}")
+    pattern = spec.get("AllowedPattern")
+    unmatched = [item for item in values if pattern and not re.fullmatch(pattern, item)]
+    if unmatched:
+        rule = spec.get("ConstraintDescription") or f"it must match {pattern}"
+        raise LocalDeployError(f"parameter {name}: {', '.join(unmatched)} is not allowed; {rule}")
     if spec["Type"] != "Number":
         return
     least, most = spec.get("MinValue", float("-inf")), spec.get("MaxValue", float("inf"))

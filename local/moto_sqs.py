@@ -10,7 +10,8 @@ call). Here they are, for what the bridge relies on:
 - the task moves the messages visible when it starts, each as a new message with the same
   body and attributes, and is COMPLETED at once (SQS takes a while, at up to
   MaxNumberOfMessagesPerSecond); a task that cannot run is FAILED with its FailureReason;
-- ListMessageMoveTasks gives a source's tasks, newest first.
+- ListMessageMoveTasks gives a source's tasks, newest first, with its handle only while a
+  task runs.
 
     make_sqs_redrive()     # in this process (mock_aws); local.atomic_moto calls it too
 """
@@ -45,13 +46,14 @@ class _MoveTask:
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
-            "TaskHandle": self.handle,
             "Status": self.status,
             "SourceArn": self.source_arn,
             "ApproximateNumberOfMessagesMoved": self.moved,
             "ApproximateNumberOfMessagesToMove": self.to_move,
             "StartedTimestamp": self.started,
         }
+        if self.status == "RUNNING":  # as SQS: a task's handle only while it runs
+            described["TaskHandle"] = self.handle
         if self.destination_arn:
             described["DestinationArn"] = self.destination_arn
         if self.rate:

@@ -32,6 +32,8 @@ PEEK_MOST = 10
 _PEEK_VISIBILITY_SECONDS = 30
 """How long peeked messages are hidden while the peek gathers them (then shown again)."""
 _MOVE_FINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+_CLOCKS_APART_MS = 5000
+"""How far this machine's clock may be behind SQS's, for a task's start time."""
 _FAILED_WITHIN = timedelta(days=1)
 """A record fails its last time within a day of being sent (p4f.deferral defers it no longer):
 the logs searched for what its function said of it end there."""
@@ -78,13 +80,20 @@ class RedriveOutcome:
         return self.status == "COMPLETED"
 
 
-def depth(stack: OperatedStack, queue: DeadLetterQueue) -> Depth:
+def counts(stack: OperatedStack, queue: DeadLetterQueue) -> tuple[int, int]:
+    """The messages waiting in the queue, and those in flight."""
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=queue.url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    waiting = int(attributes["ApproximateNumberOfMessages"])
-    in_flight = int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
+def depth(stack: OperatedStack, queue: DeadLetterQueue) -> Depth:
+    waiting, in_flight = counts(stack, queue)
     name = queue.arn.rsplit(":", 1)[-1]
     age = oldest_ages(stack.client("cloudwatch"), [name], _now()).get(name)
     if age is not None or not waiting:
@@ -216,14 +225,16 @@ class Redrive:
             raise RedriveRefusedError(
                 f"{queue.name} is the dead-letter queue of no queue: it holds events "
                 "EventBridge could not deliver to their target, which SQS cannot move back. "
-                f"Send them again from the archive: p4f-bridge replay --from T --to {queue.name}"
+                "Send them again from the archive: p4f-bridge replay --stack NAME (or --local) "
+                f"--from T --to {queue.name}"
             )
         sqs = self._stack.client("sqs")
+        started = int(time.time() * 1000) - _CLOCKS_APART_MS
         handle = sqs.start_message_move_task(SourceArn=queue.arn, DestinationArn=source)
         self._say(f"moving {queue.name}'s messages to {source.rsplit(':', 1)[-1]} ...")
         shown = None
         while True:
-            task = self._task(handle["TaskHandle"], queue.arn)
+            task = self._task(handle["TaskHandle"], started, queue.arn)
             progress = (task.status, task.moved, task.to_move)
             if progress != shown:
                 self._say(f"  {task.status.lower()}: {task.moved} of {task.to_move} moved")
@@ -232,12 +243,17 @@ class Redrive:
                 return task
             time.sleep(self._poll_seconds)
 
-    def _task(self, handle: str, source_arn: str) -> RedriveOutcome:
+    def _task(self, handle: str, started: int, source_arn: str) -> RedriveOutcome:
+        """The task started: by its handle while it runs (SQS gives it only then), after by
+        its start (newest first: the first task started since this one was)."""
         results = self._stack.client("sqs").list_message_move_tasks(
             SourceArn=source_arn, MaxResults=10
         )["Results"]
-        for task in results:  # SQS gives a task's handle only while it runs
-            if task.get("TaskHandle") in (handle, None):
+        for task in results:
+            ours = task.get("TaskHandle") == handle or (
+                "TaskHandle" not in task and int(task.get("StartedTimestamp", 0)) >= started
+            )
+            if ours:
                 return RedriveOutcome(
                     status=task["Status"],
                     moved=int(task.get("ApproximateNumberOfMessagesMoved", 0)),

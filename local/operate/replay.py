@@ -4,12 +4,18 @@ bus again, to every rule or to the chosen ones, optionally of some types only.
     Replayer(stack, say=print).run(ReplayRequest(start, end, types=(), rules=()))
 
 EventBridge replays to the archive's own bus, to the rules of Destination.FilterArns (all of
-them when it names none). A replay of some types only goes through a rule of its own for
-each chosen rule: the rule's pattern narrowed to those types and to this replay
-(`replay-name`), with the rule's targets, deleted when the replay ends (the stack's queue
-policies let rules named `p4f-replay-*` on its bus send, for this). Replayed events are new
-EventBridge events (a new `id`, the field `replay-name`) with the same `detail`: consumers
-that drop what they saw by `detail.id` (every one of the bridge's) take each once.
+them when it names none), the events whose time is in the window: the bridge stamps an event
+with when Pay4Feedback made it (`created_at`), so one that arrived late (Pay4Feedback retries
+for days, the reconciler finds what never came) is replayed by the time it was made.
+
+A replay of some types only goes through a rule of its own for each chosen rule: the rule's
+pattern narrowed to those types and to this replay (`replay-name`), with the rule's targets,
+made RULES_SETTLE_SECONDS before the replay starts and deleted as long after it ends (the
+stack's queue policies let rules named `p4f-replay-*` on its bus send, for this).
+
+Replayed events are new EventBridge events (a new `id`, the field `replay-name`) with the
+same `detail`: consumers that drop what they saw by `detail.id` (every one of the bridge's)
+take each once.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ ALL_RULES = "all"
 TEMPORARY_RULE_PREFIX = "p4f-replay-"
 """Rules a replay of some types makes for itself (template.yaml's queue policies allow them)."""
 _FINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+RULES_SETTLE_SECONDS = 30.0
+"""A new rule matches events only after a moment (EventBridge: "a short period"), and a
+replay that has ended may still be delivering its last events to the targets."""
+ARCHIVE_DELAY = timedelta(minutes=10)
+"""EventBridge archives an event within minutes; it advises waiting 10 before replaying."""
 _AGO = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -98,12 +109,16 @@ class Replayer:
         *,
         say: Callable[[str], None],
         poll_seconds: float = 5.0,
+        rules_settle_seconds: float = RULES_SETTLE_SECONDS,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`rules_settle_seconds`: how long the replay's own rules get, after they are made
+        and before the replay starts, and after it ends and before they go."""
         self._stack = stack
         self._events = stack.client("events")
         self._say = say
         self._poll_seconds = poll_seconds
+        self._settle_seconds = rules_settle_seconds
         self._now = now
 
     def run(self, request: ReplayRequest) -> ReplayOutcome:
@@ -119,40 +134,32 @@ class Replayer:
                 f"the archive keeps no events of type {', '.join(unknown)}; "
                 f"it keeps {', '.join(archived_types())}"
             )
-        end = min(request.end, self._now())
+        now = self._now()
+        end = min(request.end, now)
         if request.start >= end:
             raise ReplayError("--from must be before --to (and before now)")
-        name = f"p4f-bridge-{self._now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        name = f"p4f-bridge-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
         bus = self._stack.outputs["EventBusName"]
         chosen = self._chosen(bus, request.rules)
         made: list[dict[str, Any]] = []
         try:
             if request.types:
-                chosen = made = self._narrowed(bus, chosen or self._rules(bus), request.types, name)
+                chosen = self._narrowed(bus, chosen or self._rules(bus), request.types, name, made)
+                time.sleep(self._settle_seconds)  # a new rule matches only after a moment
             self._say(
-                f"Replaying {request.start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC "
-                f"({', '.join(request.types) or 'every type'}) to "
+                f"Replaying the events stamped {request.start:%Y-%m-%d %H:%M:%S} to "
+                f"{end:%Y-%m-%d %H:%M:%S} UTC ({', '.join(request.types) or 'every type'}) to "
                 + (", ".join(_shown(rule) for rule in chosen) if chosen else f"every rule of {bus}")
             )
-            destination: dict[str, Any] = {"Arn": self._stack.outputs["EventBusArn"]}
-            if chosen:
-                destination["FilterArns"] = [rule["Arn"] for rule in chosen]
-            started = time.monotonic()
-            self._events.start_replay(
-                ReplayName=name,
-                Description="p4f-bridge replay",
-                EventSourceArn=archive,
-                EventStartTime=request.start,
-                EventEndTime=end,
-                Destination=destination,
-            )
-            try:
-                replay = self._follow(name)
-            except KeyboardInterrupt:
-                self._events.cancel_replay(ReplayName=name)
-                self._say(f"replay {name} cancelled")
-                raise
+            if end > now - ARCHIVE_DELAY:
+                self._say(
+                    f"  note: the archive may not hold the events of the last "
+                    f"{ARCHIVE_DELAY.seconds // 60} minutes yet; replay those again later"
+                )
+            replay, seconds = self._replay(name, archive, request.start, end, chosen)
         finally:
+            if made:
+                time.sleep(self._settle_seconds)  # deliveries of the last events under way
             for rule in made:
                 self._delete(bus, rule["Name"])
         return ReplayOutcome(
@@ -160,8 +167,36 @@ class Replayer:
             state=replay["State"],
             reason=replay.get("StateReason", ""),
             rules=tuple(rule.get("For", rule["Name"]) for rule in chosen),
-            seconds=time.monotonic() - started,
+            seconds=seconds,
         )
+
+    def _replay(
+        self,
+        name: str,
+        archive: str,
+        start: datetime,
+        end: datetime,
+        rules: Sequence[dict[str, Any]],
+    ) -> tuple[dict[str, Any], float]:
+        """Start the replay and follow it to its end (Ctrl-C cancels it); and how long."""
+        destination: dict[str, Any] = {"Arn": self._stack.outputs["EventBusArn"]}
+        if rules:
+            destination["FilterArns"] = [rule["Arn"] for rule in rules]
+        started = time.monotonic()
+        self._events.start_replay(
+            ReplayName=name,
+            Description="p4f-bridge replay",
+            EventSourceArn=archive,
+            EventStartTime=start,
+            EventEndTime=end,
+            Destination=destination,
+        )
+        try:
+            return self._follow(name), time.monotonic() - started
+        except KeyboardInterrupt:
+            self._events.cancel_replay(ReplayName=name)
+            self._say(f"replay {name} cancelled")
+            raise
 
     def _rules(self, bus: str) -> list[dict[str, Any]]:
         """The bus's rules, but EventBridge's own (the archive's) and other replays'."""
@@ -190,10 +225,15 @@ class Replayer:
         return chosen
 
     def _narrowed(
-        self, bus: str, rules: list[dict[str, Any]], types: Sequence[str], replay: str
+        self,
+        bus: str,
+        rules: list[dict[str, Any]],
+        types: Sequence[str],
+        replay: str,
+        made: list[dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """A rule of the replay's own for each of `rules` that takes some of `types`."""
-        made: list[dict[str, Any]] = []
+        """A rule of the replay's own for each of `rules` that takes some of `types`, each
+        added to `made` as soon as it exists (so that it goes however this ends)."""
         for number, rule in enumerate(rules):
             pattern = json.loads(rule["EventPattern"])
             taken = pattern.get("detail-type")
@@ -214,7 +254,17 @@ class Replayer:
             )["RuleArn"]
             made.append({"Name": name, "Arn": arn, "For": rule["Name"]})
             targets = self._events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)
-            self._events.put_targets(Rule=name, EventBusName=bus, Targets=targets["Targets"])
+            if not targets["Targets"]:
+                continue  # a rule without targets: the replay's own has none either
+            answer = self._events.put_targets(
+                Rule=name, EventBusName=bus, Targets=targets["Targets"]
+            )
+            if answer.get("FailedEntryCount"):
+                failed = "; ".join(
+                    f"{entry.get('TargetId')}: {entry.get('ErrorMessage')}"
+                    for entry in answer.get("FailedEntries", [])
+                )
+                raise ReplayError(f"the targets of {rule['Name']} could not be copied: {failed}")
         if not made:
             raise ReplayError(f"none of the chosen rules takes events of type {', '.join(types)}")
         return made

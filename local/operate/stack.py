@@ -9,6 +9,7 @@ and ARN, the bus and its archive), boto3 clients, and each function's log lines.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -320,12 +321,19 @@ class OperatedStack:
 
         try:
             session = boto3.Session(profile_name=profile, region_name=region)
+        except BotoCoreError as exc:
+            raise StackNotFoundError(f"cannot use the AWS profile {profile!r}: {exc}") from exc
+        try:
             cloudformation = session.client("cloudformation")
             [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
         except (BotoCoreError, ClientError) as exc:
-            raise StackNotFoundError(f"cannot read the stack {name!r}: {exc}") from exc
+            raise StackNotFoundError(
+                f"cannot read the stack {name!r} in {session.region_name or 'no region'}: "
+                f"{exc} (is it in another region? --region)"
+            ) from exc
 
-        def client(service: str) -> Any:
+        @functools.cache
+        def client(service: str) -> Any:  # one a service: a client takes ~50 ms to make
             return session.client(service)  # type: ignore[call-overload]
 
         def resource(logical_id: str) -> str:

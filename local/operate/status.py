@@ -279,10 +279,13 @@ def _alarms(section: Section, stack: OperatedStack, cloudwatch: _Lazy, now: date
             AlarmTypes=["MetricAlarm", "CompositeAlarm"],
         )
     )
+    # CloudFormation names an alarm `<stack>-<LogicalId>-<suffix>`, and a logical id starts
+    # with a capital: `p4f-bridge-staging-...` is another stack's.
     alarms = [
         alarm
         for page in pages
         for alarm in (*page.get("MetricAlarms", []), *page.get("CompositeAlarms", []))
+        if alarm["AlarmName"].removeprefix(prefix)[:1].isupper()
     ]
     if not alarms:
         section.lines.append("none")

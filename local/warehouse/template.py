@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from local.operate.replay import TEMPORARY_RULE_PREFIX
 from local.warehouse.sql import WAREHOUSE_DIR, SqlFile, named_queries, views
 from local.warehouse.tables import PARTITION_COLUMN, Column, row_transformer, table_columns
 from p4f.fanout import BRIDGE_SOURCE, EVENT_SOURCE
@@ -55,6 +56,10 @@ def _ref(name: str) -> dict[str, str]:
     return {"Ref": name}
 
 
+_REPLAY_RULES = (
+    "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/"
+    f"{TEMPORARY_RULE_PREFIX}*"
+)
 _NOTIFY = {"Fn::If": ["AlarmsNotify", [_ref("AlarmTopicArn")], _ref("AWS::NoValue")]}
 """An alarm's actions: the AlarmTopicArn, when there is one."""
 _BOUNDARY = {
@@ -393,8 +398,15 @@ def _dead_letters() -> dict[str, Any]:
                             "Principal": {"Service": "events.amazonaws.com"},
                             "Action": "sqs:SendMessage",
                             "Resource": _arn("DeadLetterQueue"),
+                            # The mirror's rules, and the rules `p4f-bridge replay --types`
+                            # makes on the bus for a replay (local/operate/replay.py).
                             "Condition": {
-                                "ArnEquals": {"aws:SourceArn": [_arn(r) for r in _rule_ids()]}
+                                "ArnLike": {
+                                    "aws:SourceArn": [
+                                        *(_arn(r) for r in _rule_ids()),
+                                        {"Fn::Sub": _REPLAY_RULES},
+                                    ]
+                                }
                             },
                         }
                     ],

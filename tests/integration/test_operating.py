@@ -49,12 +49,16 @@ def deliver(stack: RunningStack, event_type: str) -> str:
 
 
 def consumed(
-    stack: RunningStack, until: Callable[[list[dict[str, Any]]], bool]
+    stack: RunningStack, until: Callable[[list[dict[str, Any]]], bool], *, then: float = 0
 ) -> list[dict[str, Any]]:
-    """The events the consumer queue gets (deleted as read), until `until` holds of them."""
+    """The events the consumer queue gets (deleted as read), until `until` holds of them and
+    for `then` seconds more (what else comes)."""
     sqs, got = stack.aws.client("sqs"), list[dict[str, Any]]()
-    deadline = time.monotonic() + 30
-    while not until(got):
+    deadline, lingered = time.monotonic() + 30, None
+    while lingered is None or time.monotonic() < lingered:
+        if lingered is None and until(got):
+            lingered = time.monotonic() + then
+            continue
         assert time.monotonic() < deadline, f"the consumer got only {got}"
         for message in sqs.receive_message(
             QueueUrl=stack.consumer_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
@@ -107,7 +111,7 @@ def test_a_replay_of_some_types_to_one_rule_brings_only_those(
     command = ("replay", "--from", "5m", "--to", "your-consumer", "--types", "payout_completed")
     assert operate(stack, *command) == 0
 
-    replayed = consumed(stack, of(completed))
+    replayed = consumed(stack, of(completed), then=2)
     assert {event["detail-type"] for event in replayed} == {"payout_completed"}
     assert "your-consumer (through p4f-replay-" in capsys.readouterr().out
     rules = stack.aws.client("events").list_rules(

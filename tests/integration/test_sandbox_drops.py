@@ -49,7 +49,9 @@ def test_dropped_deliveries_are_never_attempted_until_released(
         time.sleep(0.05)
     assert not attempted(admin, event.id)
 
-    assert admin.release_dropped() == 1
+    # The campaign's event, and the subscription's ping when one of its retries (to a receiver
+    # that is never there) fell in the armed window: an armed drop holds retries too.
+    assert admin.release_dropped() in {1, 2}
     while not attempted(admin, event.id):
         assert time.monotonic() < deadline
         time.sleep(0.05)

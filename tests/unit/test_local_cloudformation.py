@@ -222,6 +222,8 @@ def test_every_alarm_of_the_template_is_in_moto_named_after_the_stack(
         ("FanOutTarget", "kafka", "kafka is not allowed", "allowed: eventbridge, sqs, both"),
         ("ApiRequestsPerMinute", "6001", "6001 is not allowed", "a number from 2 to 6000"),
         ("SignatureToleranceSeconds", "soon", "soon is not allowed", "a number from 30 to 3600"),
+        ("PermissionsBoundaryArn", "boundary", "boundary is not allowed",
+         "empty, or the ARN of an IAM managed policy"),
     ],
 )  # fmt: skip
 def test_a_parameter_value_cloudformation_would_refuse_is_refused_with_what_it_may_be(
@@ -231,3 +233,9 @@ def test_a_parameter_value_cloudformation_would_refuse_is_refused_with_what_it_m
         deploy(session, **{parameter: value})
     assert told in str(raised.value)
     assert not session.client("sqs").list_queues().get("QueueUrls")  # nothing was created
+
+
+def test_a_lists_members_are_trimmed_as_cloudformation_trims_them(session: boto3.Session) -> None:
+    deployment = deploy(session, SlackEventTypes="payout_failed, payout_completed")
+
+    assert deployment.parameters["SlackEventTypes"] == "payout_failed,payout_completed"

@@ -8,6 +8,7 @@ import json
 import logging
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ def test_a_dead_letter_queue_of_no_queue_is_not_redriven(aws: boto3.Session) -> 
     queue = stack.dead_letter_queue("warehouse")
     aws.client("sqs").send_message(QueueUrl=queue.url, MessageBody="{}")
 
-    with pytest.raises(RedriveRefusedError, match="p4f-bridge replay --from T --to warehouse"):
+    with pytest.raises(RedriveRefusedError, match=r"\(or --local\) --from T --to warehouse"):
         Redrive(stack, say=print).run(queue)
 
 
@@ -343,3 +344,91 @@ def test_a_type_the_archive_does_not_keep_is_refused_with_those_it_keeps(
 
     with pytest.raises(ReplayError, match="no events of type payout_faild; it keeps ping, "):
         Replayer(stack, say=print, now=lambda: NOW).run(request)
+
+
+class Interrupted:
+    """moto's EventBridge, with Ctrl-C pressed while the replay is followed."""
+
+    def __init__(self, events: Any) -> None:
+        self._events = events
+        self.cancelled: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._events, name)
+
+    def describe_replay(self, **_: Any) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    def cancel_replay(self, ReplayName: str) -> dict[str, Any]:
+        self.cancelled.append(ReplayName)
+        return {}
+
+
+def with_events(stack: OperatedStack, events: Any) -> OperatedStack:
+    moto = stack.client
+    return replace(stack, client=lambda service: events if service == "events" else moto(service))
+
+
+def replay_rules(aws: boto3.Session) -> list[str]:
+    rules = aws.client("events").list_rules(EventBusName="bus")["Rules"]
+    return [rule["Name"] for rule in rules if rule["Name"].startswith("p4f-replay-")]
+
+
+def test_ctrl_c_cancels_the_replay_and_its_rules_go(aws: boto3.Session) -> None:
+    stack = bus_with_rule(aws, {"detail-type": ["payout_failed"]})
+    events = Interrupted(aws.client("events"))
+    replayer = Replayer(
+        with_events(stack, events), say=print, now=lambda: NOW, rules_settle_seconds=0
+    )
+    request = ReplayRequest(NOW - timedelta(hours=1), NOW, ("payout_failed",), ("slack",))
+
+    with pytest.raises(KeyboardInterrupt):
+        replayer.run(request)
+
+    assert len(events.cancelled) == 1
+    assert replay_rules(aws) == []
+
+
+def test_the_rules_made_before_a_rule_that_cannot_be_narrowed_go(aws: boto3.Session) -> None:
+    stack = bus_with_rule(aws, {"detail-type": ["payout_failed"]})
+    events = aws.client("events")
+    fancy = json.dumps({"detail-type": [{"prefix": "payout_"}]})
+    events.put_rule(
+        Name="p4f-test-SlackForwarderRuleByPrefix", EventBusName="bus", EventPattern=fancy
+    )
+    request = ReplayRequest(NOW - timedelta(hours=1), NOW, ("payout_failed",), ("slack",))
+
+    with pytest.raises(ReplayError, match="cannot narrow"):
+        Replayer(stack, say=print, now=lambda: NOW, rules_settle_seconds=0).run(request)
+
+    assert replay_rules(aws) == []
+
+
+def test_a_redrive_of_every_queue_goes_on_past_one_it_cannot_redrive(
+    aws: boto3.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = aws.client("sqs")
+    outputs = dead_letter_queue(aws, "Warehouse") | dead_letter_queue(aws, "SlackForwarder")
+    policy = {
+        "deadLetterTargetArn": outputs["SlackForwarderDeadLetterQueueArn"],
+        "maxReceiveCount": 5,
+    }
+    sqs.create_queue(QueueName="p4f-test-slack", Attributes={"RedrivePolicy": json.dumps(policy)})
+    for url in (
+        outputs["WarehouseDeadLetterQueueUrl"],
+        outputs["SlackForwarderDeadLetterQueueUrl"],
+    ):
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    aws.client("cloudformation").create_stack(
+        StackName="p4f-test", TemplateBody=json.dumps(template)
+    )
+
+    assert main(["dlq", "redrive", "--stack", "p4f-test", "--region", "us-east-1"]) == 1
+
+    out, err = capsys.readouterr()
+    assert "warehouse is the dead-letter queue of no queue" in err
+    assert "slack-forwarder: completed, 1 of 1 moved back to its queue" in out

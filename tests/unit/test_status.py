@@ -172,17 +172,19 @@ def test_what_needs_attention_is_exit_status_1(aws: Aws) -> None:
         StateValue="ALARM",
         StateReason="Threshold Crossed: 1 datapoint [2.0] was >= the threshold (1.0).",
     )
-    cloudwatch.put_metric_alarm(  # another stack's
-        AlarmName="other-Alarm",
-        Namespace="N",
-        MetricName="M",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-    cloudwatch.set_alarm_state(AlarmName="other-Alarm", StateValue="ALARM", StateReason="x")
+    # Other stacks': one of another name, one whose name starts with this stack's.
+    for other in ("other-Alarm", "p4f-test-staging-SlackForwarderDeadLetterAlarm-1X2Y"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=other,
+            Namespace="N",
+            MetricName="M",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=other, StateValue="ALARM", StateReason="x")
 
     status = read_status(aws.stack(), api=aws.api(lambda _: webhooks()))
     shown = status.lines()
