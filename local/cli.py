@@ -394,7 +394,7 @@ def _dlq_redrive(
     redrive = Redrive(stack, say=print, poll_seconds=0.2 if args.local else 2)
     failed = 0
     for queue in queues:
-        if not counts(stack, queue)[0]:
+        if not counts(stack, queue.url)[0]:
             if args.queue is not None:
                 print(f"{queue.name}: empty, nothing to redrive")
             continue

@@ -80,10 +80,10 @@ class RedriveOutcome:
         return self.status == "COMPLETED"
 
 
-def counts(stack: OperatedStack, queue: DeadLetterQueue) -> tuple[int, int]:
-    """The messages waiting in the queue, and those in flight."""
+def counts(stack: OperatedStack, queue_url: str) -> tuple[int, int]:
+    """The messages waiting in a queue of the stack, and those in flight."""
     attributes = stack.client("sqs").get_queue_attributes(
-        QueueUrl=queue.url,
+        QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return (
@@ -93,7 +93,7 @@ def counts(stack: OperatedStack, queue: DeadLetterQueue) -> tuple[int, int]:
 
 
 def depth(stack: OperatedStack, queue: DeadLetterQueue) -> Depth:
-    waiting, in_flight = counts(stack, queue)
+    waiting, in_flight = counts(stack, queue.url)
     name = queue.arn.rsplit(":", 1)[-1]
     age = oldest_ages(stack.client("cloudwatch"), [name], _now()).get(name)
     if age is not None or not waiting:

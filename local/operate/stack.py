@@ -310,7 +310,7 @@ class OperatedStack:
     resources: Callable[[str], str]
     """The physical id of a resource of the stack, by logical id."""
     client: Callable[[str], Any]
-    """A boto3 client of a service, where the stack is."""
+    """A boto3 client of a service, where the stack is (the same one each time)."""
     logs: FunctionLogs
     local: bool = False
 
@@ -360,6 +360,10 @@ class OperatedStack:
 
         note = LocalStackNote.read(log_dir)
 
+        @functools.cache
+        def client(service: str) -> Any:  # one a service, as for a deployed stack
+            return moto_client(note.aws_url, service)
+
         def resource(logical_id: str) -> str:
             return note.resources[logical_id]
 
@@ -368,7 +372,7 @@ class OperatedStack:
             parameters=note.parameters,
             outputs=note.outputs,
             resources=resource,
-            client=lambda service: moto_client(note.aws_url, service),
+            client=client,
             logs=LocalFunctionLogs(note.functions),
             local=True,
         )

@@ -30,13 +30,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.operate.api import StackApi, operated_api
 from local.operate.cloudwatch import distinct, metric_values, oldest_ages
-from local.operate.dead_letters import oldest_seen
+from local.operate.dead_letters import counts, oldest_seen
 from local.operate.display import age, age_of, counted, number, table
 from local.operate.stack import LogQueryError
 from p4f.budget import BudgetUnavailableError, Priority
@@ -123,7 +123,6 @@ def read_status(
     """The status of `stack` (`api`: how to reach Pay4Feedback; the stack's own by default)."""
     at = now or datetime.now(UTC)
     reach = api or (lambda: operated_api(stack, caller=CALLER))
-    cloudwatch = _Lazy(lambda: stack.client("cloudwatch"))
     built: list[StackApi] = []
 
     def stack_api() -> StackApi:
@@ -133,14 +132,14 @@ def read_status(
 
     readers: list[tuple[str, Callable[[Section], None]]] = [
         ("Webhook subscription at Pay4Feedback", lambda s: _subscription(s, stack, stack_api)),
-        ("Queues", lambda s: _queues(s, stack, cloudwatch, at)),
-        ("Alarms in ALARM", lambda s: _alarms(s, stack, cloudwatch, at)),
+        ("Queues", lambda s: _queues(s, stack, at)),
+        ("Alarms in ALARM", lambda s: _alarms(s, stack, at)),
         (
             f"Last event seen per type (accepted or duplicate, {age(EVENTS_SECONDS)})",
             lambda s: _last_events(s, stack, at),
         ),
-        ("API budget", lambda s: _budget(s, stack_api, cloudwatch, at)),
-        ("Webhook receiver, last hour", lambda s: _outcomes(s, cloudwatch, at)),
+        ("API budget", lambda s: _budget(s, stack, stack_api, at)),
+        ("Webhook receiver, last hour", lambda s: _outcomes(s, stack, at)),
     ]
     sections = []
     for title, read in readers:
@@ -156,19 +155,6 @@ def read_status(
     finally:
         if built:
             built[0].client.close()
-
-
-class _Lazy:
-    """A client made once, when first used."""
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make = make
-        self._made: Any = None
-
-    def __call__(self) -> Any:
-        if self._made is None:
-            self._made = self._make()
-        return self._made
 
 
 # --- the sections ------------------------------------------------------------------------
@@ -219,34 +205,28 @@ def _no_secret() -> str:
     raise RuntimeError("p4f-bridge status looks at the subscription; it never registers one")
 
 
-def _queues(section: Section, stack: OperatedStack, cloudwatch: _Lazy, now: datetime) -> None:
+def _queues(section: Section, stack: OperatedStack, now: datetime) -> None:
     queues: list[tuple[str, str, str]] = [(name, url, "queue") for name, url in stack.queues()]
     dead_letters = {dlq.url: dlq for dlq in stack.dead_letter_queues()}
     queues += [(dlq.name, dlq.url, "DLQ") for dlq in dead_letters.values()]
     if not queues:
         section.lines.append("none in the stack's Outputs")
         return
-    sqs = stack.client("sqs")
     try:
-        ages = oldest_ages(cloudwatch(), [_queue_name(url) for _, url, _ in queues], now)
+        ages = oldest_ages(
+            stack.client("cloudwatch"), [_queue_name(url) for _, url, _ in queues], now
+        )
         age_note = None
     except _UNREADABLE as exc:
         ages, age_note = {}, f"oldest: cannot be read from CloudWatch ({_why(exc)})"
     rows: list[tuple[str, ...]] = [("queue", "kind", "messages", "in flight", "oldest")]
     for name, url, kind in queues:
         try:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )["Attributes"]
+            waiting, in_flight = counts(stack, url)
         except _UNREADABLE as exc:
             rows.append((name, kind, f"cannot be read: {_why(exc)}"))
             section.attention.append(f"the {kind} {name} cannot be read")
             continue
-        waiting = int(attributes.get("ApproximateNumberOfMessages", 0))
         oldest, at_least = ages.get(_queue_name(url)), ""
         if oldest is None and waiting and url in dead_letters:  # a peek sees some of them
             oldest, at_least = oldest_seen(stack, dead_letters[url]), ">= "
@@ -255,7 +235,7 @@ def _queues(section: Section, stack: OperatedStack, cloudwatch: _Lazy, now: date
                 name,
                 kind,
                 str(waiting),
-                str(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                str(in_flight),
                 "-" if oldest is None else f"{at_least}{age(oldest)}",
             )
         )
@@ -268,10 +248,10 @@ def _queues(section: Section, stack: OperatedStack, cloudwatch: _Lazy, now: date
         section.lines.append(age_note)
 
 
-def _alarms(section: Section, stack: OperatedStack, cloudwatch: _Lazy, now: datetime) -> None:
+def _alarms(section: Section, stack: OperatedStack, now: datetime) -> None:
     prefix = f"{stack.name}-"
     pages = (
-        cloudwatch()
+        stack.client("cloudwatch")
         .get_paginator("describe_alarms")
         .paginate(
             AlarmNamePrefix=prefix,
@@ -349,7 +329,7 @@ def _reconciler_run(stack: OperatedStack, now: datetime, since: datetime) -> str
 
 
 def _budget(
-    section: Section, api: Callable[[], StackApi], cloudwatch: _Lazy, now: datetime
+    section: Section, stack: OperatedStack, api: Callable[[], StackApi], now: datetime
 ) -> None:
     try:
         use = api().budget.use()
@@ -361,7 +341,7 @@ def _budget(
             f"now        {use.taken} of {use.requests_per_window} requests a minute taken "
             f"(background {use.background_taken} of its {use.background_requests_per_window})"
         )
-    watch = cloudwatch()
+    watch = stack.client("cloudwatch")
     found = distinct(
         metric
         for name in ("ApiBudgetUsed", "ApiBudgetExhausted")
@@ -381,19 +361,19 @@ def _budget(
         return
     section.lines.append("last hour  (ApiBudgetUsed, ApiBudgetExhausted)")
     rows: list[tuple[str, ...]] = [("function", "priority", "used", "exhausted")]
-    for (function, priority), counts in sorted(per_caller.items()):
+    for (function, priority), sums_of in sorted(per_caller.items()):
         rows.append(
             (
                 function,
                 priority,
-                number(counts["ApiBudgetUsed"]),
-                number(counts["ApiBudgetExhausted"]),
+                number(sums_of["ApiBudgetUsed"]),
+                number(sums_of["ApiBudgetExhausted"]),
             )
         )
     section.lines += [f"  {line}" for line in table(rows, header=True)]
 
 
-def _outcomes(section: Section, cloudwatch: _Lazy, now: datetime) -> None:
+def _outcomes(section: Section, stack: OperatedStack, now: datetime) -> None:
     metrics = [
         {
             "Namespace": NAMESPACE,
@@ -402,7 +382,8 @@ def _outcomes(section: Section, cloudwatch: _Lazy, now: datetime) -> None:
         }
         for outcome in OUTCOMES
     ]
-    sums = metric_values(cloudwatch(), metrics, now - METRICS_SINCE, now, stat="Sum", period=300)
+    cloudwatch = stack.client("cloudwatch")
+    sums = metric_values(cloudwatch, metrics, now - METRICS_SINCE, now, stat="Sum", period=300)
     header = tuple(outcome.lower() for outcome in OUTCOMES)
     section.lines += table([header, tuple(number(sum(v)) for v in sums)], header=True)
 
