@@ -202,23 +202,23 @@ def query_mirror(args: argparse.Namespace) -> int:
 
 
 def backfill(args: argparse.Namespace) -> int:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from local.warehouse.backfill import DeployedStack, ProgressBar, StackNotReadyError, backfill_of
+    from local.operate import OperatedStack, StackNotFoundError
+    from local.warehouse.backfill import ProgressBar, StackNotReadyError, backfill_of
     from p4f.backfill import BackfillError
     from p4f.budget import BudgetUnavailableError
 
-    session = boto3.Session(region_name=args.region)
     try:
-        stack = DeployedStack.read(args.stack, session.client("cloudformation"))
-    except (StackNotReadyError, BotoCoreError) as exc:
+        stack = OperatedStack.deployed(args.stack, profile=None, region=args.region)
+        filling = backfill_of(stack)
+    except (StackNotFoundError, StackNotReadyError, BotoCoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Backfilling the warehouse mirror of {stack.name}:", flush=True)
     bar = ProgressBar(sys.stdout)
     try:
-        done = backfill_of(stack, session.client).run(progress=bar)
+        done = filling.run(progress=bar)
     except (BackfillError, BudgetUnavailableError, BotoCoreError, ClientError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1

@@ -15,14 +15,14 @@ dynamodb:GetItem and UpdateItem on the budget table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from p4f.budget import BudgetSettings, TenantBudget
 from p4f.client import DEFAULT_BASE_URL, Pay4FeedbackClient
 from p4f.secrets import ApiKeySecret
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from local.operate.stack import OperatedStack
 
@@ -52,28 +52,17 @@ def budget_settings(
     )
 
 
-def stack_api(
-    parameters: Mapping[str, str],
-    budget_table: str,
-    client: Callable[[str], Any],
-    *,
-    caller: str,
-) -> StackApi:
-    """The API of the stack with these Parameters and budget table, its AWS clients made by
-    `client` (a boto3 session's, or an OperatedStack's)."""
+def operated_api(stack: OperatedStack, *, caller: str) -> StackApi:
+    """The API of an operated stack (deployed or local), with its key, in its budget."""
     budget = TenantBudget.from_settings(
-        budget_settings(parameters, budget_table, caller=caller), client("dynamodb")
+        budget_settings(stack.parameters, stack.resources(BUDGET_TABLE), caller=caller),
+        stack.client("dynamodb"),
     )
     api = Pay4FeedbackClient(
-        parameters.get("Pay4FeedbackBaseUrl") or DEFAULT_BASE_URL,
+        stack.parameters.get("Pay4FeedbackBaseUrl") or DEFAULT_BASE_URL,
         key_provider=ApiKeySecret(
-            parameters["ApiKeySecretArn"], boto3_client=client("secretsmanager")
+            stack.parameters["ApiKeySecretArn"], boto3_client=stack.client("secretsmanager")
         ),
         budget=budget,
     )
     return StackApi(api, budget)
-
-
-def operated_api(stack: OperatedStack, *, caller: str) -> StackApi:
-    """The API of an operated stack (deployed or local)."""
-    return stack_api(stack.parameters, stack.resources(BUDGET_TABLE), stack.client, caller=caller)

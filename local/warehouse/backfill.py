@@ -1,10 +1,10 @@
 """`p4f-bridge backfill --stack NAME`: the warehouse mirror of a deployed stack filled with
 snapshots of what the API lists, from this machine, with a progress bar.
 
-What it needs it reads from the stack (CloudFormation): its Parameters (the API key's
-secret, the API's URL, the budget's Parameters), its bus (output EventBusName) and its
-budget table (resource ApiBudgetTable). It calls the API through that budget, as a
-background caller: the deployed functions keep their share. The AWS credentials it runs
+What it needs it reads from the stack (CloudFormation, local.operate.OperatedStack): its
+Parameters (the API key's secret, the API's URL, the budget's Parameters), its bus (output
+EventBusName) and its budget table (resource ApiBudgetTable). It calls the API through that
+budget, as a background caller: the deployed functions keep their share. The AWS credentials it runs
 with need cloudformation:DescribeStacks and DescribeStackResource on the stack,
 secretsmanager:GetSecretValue on the API key, dynamodb:GetItem and UpdateItem on the
 budget table and events:PutEvents on the bus.
@@ -13,19 +13,18 @@ budget table and events:PutEvents on the bus.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from botocore.exceptions import ClientError
 
-from local.operate.api import BUDGET_TABLE, budget_settings, stack_api
+from local.operate.api import operated_api
 from p4f.backfill import Backfill, Backfilled
 from p4f.mirror import SNAPSHOT_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from p4f.budget import BudgetSettings
+    from local.operate import OperatedStack
 
 _CALLER = "p4f-bridge backfill"
 _SHOWN_PER_SECOND = 4
@@ -35,46 +34,18 @@ class StackNotReadyError(RuntimeError):
     """The stack is not there, or has no warehouse mirror."""
 
 
-@dataclass(frozen=True)
-class DeployedStack:
-    """What the backfill needs to know of a deployed stack."""
-
-    name: str
-    parameters: dict[str, str]
-    outputs: dict[str, str]
-    budget_table: str
-
-    @classmethod
-    def read(cls, name: str, cloudformation: Any) -> DeployedStack:
-        try:
-            [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
-            budget = cloudformation.describe_stack_resource(
-                StackName=name, LogicalResourceId=BUDGET_TABLE
-            )["StackResourceDetail"]["PhysicalResourceId"]
-        except ClientError as exc:
-            raise StackNotReadyError(f"cannot read the stack {name!r}: {exc}") from exc
-        deployed = cls(
-            name,
-            {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
-            {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-            budget,
+def backfill_of(stack: OperatedStack) -> Backfill:
+    """The backfill of a deployed stack (StackNotReadyError when it cannot have one)."""
+    if stack.parameters.get("EnableWarehouseMirror") != "true":
+        raise StackNotReadyError(
+            f"the stack {stack.name!r} has no warehouse mirror: deploy it with "
+            "EnableWarehouseMirror=true first (README, Warehouse)"
         )
-        if deployed.parameters.get("EnableWarehouseMirror") != "true":
-            raise StackNotReadyError(
-                f"the stack {name!r} has no warehouse mirror: deploy it with "
-                "EnableWarehouseMirror=true first (README, Warehouse)"
-            )
-        return deployed
-
-    def budget_settings(self) -> BudgetSettings:
-        """The budget as the stack's functions have it (their environment, from Globals)."""
-        return budget_settings(self.parameters, self.budget_table, caller=_CALLER)
-
-
-def backfill_of(stack: DeployedStack, client: Callable[..., Any]) -> Backfill:
-    """The backfill of `stack`, its AWS clients made by `client` (e.g. a boto3 session's)."""
-    api = stack_api(stack.parameters, stack.budget_table, client, caller=_CALLER)
-    return Backfill(api.client, client("events"), stack.outputs["EventBusName"])
+    try:
+        api = operated_api(stack, caller=_CALLER)  # reads the stack's budget table
+    except ClientError as exc:
+        raise StackNotReadyError(f"cannot read the stack {stack.name!r}: {exc}") from exc
+    return Backfill(api.client, stack.client("events"), stack.outputs["EventBusName"])
 
 
 class ProgressBar:
