@@ -325,10 +325,11 @@ def invoke_once(
             check=False,
         )
         log.write(completed.stdout)
+    lines = completed.stdout.splitlines()
     if metrics is not None:
-        for line in completed.stdout.splitlines():
+        for line in lines:
             metrics.offer(line)
-    results = [line for line in completed.stdout.splitlines() if line.startswith(RESULT)]
+    results = [line for line in lines if line.startswith(RESULT)]
     if completed.returncode != 0 or not results:
         raise LocalStackError(f"{config.function_name} failed; see {log_path}")
     return json.loads(results[-1].removeprefix(RESULT))
@@ -499,8 +500,6 @@ class LocalStack:
         )
         functions.write_invocations()
         self._exit.callback((self._log_dir / INVOCATIONS_FILE).unlink, missing_ok=True)
-        # Where `p4f-bridge replay|dlq|status --local`, in another process, find the stack.
-        self._exit.callback(_note(aws, deployment, self._log_dir).unlink, missing_ok=True)
         # Before the custom resource: the subscription's first event (ping) reaches it too.
         consumer = self._step(
             "a consumer of the bridge's bus", lambda: _add_bus_consumer(aws, deployment)
@@ -518,8 +517,9 @@ class LocalStack:
                 f"custom resource {resource.logical_id}",
                 partial(self._create, resource, functions, cfn, cfn_url),
             )
-        if deployment.custom_resources:  # the note again, with their physical ids
-            _note(aws, deployment, self._log_dir)
+        # Where `p4f-bridge replay|dlq|status --local`, in another process, find the stack
+        # (its custom resources' physical ids included).
+        self._exit.callback(_note(aws, deployment, self._log_dir).unlink, missing_ok=True)
         return RunningStack(
             api_key=api_key,
             urls=StackUrls(
